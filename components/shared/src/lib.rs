@@ -1,0 +1,19 @@
+//! What every shop service does the same way, so that no service writes its own:
+//! the JSON error shape (SPEC §8), reading and parsing request bodies, routing,
+//! query strings, the admin check, money and sku rules.
+
+pub mod auth;
+pub mod error;
+pub mod money;
+pub mod query;
+pub mod request;
+pub mod router;
+pub mod sku;
+
+pub use auth::require_admin;
+pub use error::{ApiError, json_response};
+pub use money::{Currency, Money, MoneyError};
+pub use query::Query;
+pub use request::{JsonBody, MAX_BODY_BYTES, read_request};
+pub use router::{Params, Router};
+pub use sku::is_valid_sku;

@@ -1,0 +1,218 @@
+//! A loaded application: every component compiled once and pre-instantiated
+//! against the host's capabilities, ready to serve. Each request gets a
+//! fresh instance (a new `Store`), as in Spin, so no state leaks between
+//! requests and a failing instance takes nothing else down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::files::{self, Mount};
+use crate::key_value::{self, KeyValueState, KeyValueStores};
+use crate::limits::Limits;
+use crate::manifest::{ComponentDecl, Manifest};
+use crate::outbound_http::{AllowedHosts, OutboundHttp};
+use crate::routes::Router;
+use crate::sqlite::{self, SqliteDatabases, SqliteState};
+use crate::variables::{self, AppVariables, VariablesState};
+
+/// How the app is run, beyond its manifest.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub state_dir: PathBuf,
+    /// `--variable name=value`.
+    pub variables: BTreeMap<String, String>,
+    pub limits: Limits,
+}
+
+pub struct App {
+    pub name: String,
+    pub router: Router,
+    pub limits: Limits,
+    components: HashMap<String, LoadedComponent>,
+    key_value: Arc<KeyValueStores>,
+    sqlite: Arc<SqliteDatabases>,
+}
+
+/// One component, compiled and linked, with what its manifest entry grants.
+pub struct LoadedComponent {
+    pub id: String,
+    pub(crate) pre: ProxyPre<InstanceState>,
+    environment: Vec<(String, String)>,
+    mounts: Vec<Mount>,
+    key_value_labels: Arc<[String]>,
+    sqlite_labels: Arc<[String]>,
+    variables: Arc<BTreeMap<String, String>>,
+    allowed_hosts: Arc<AllowedHosts>,
+}
+
+/// The data of one instance's `Store`: WASI, and each capability's state.
+pub struct InstanceState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: OutboundHttp,
+    key_value: KeyValueState,
+    sqlite: SqliteState,
+    variables: VariablesState,
+    limits: StoreLimits,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
+/// Everything the host provides to components; a component importing
+/// anything else is refused at load time.
+fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
+    key_value::add_to_linker(&mut linker, |s| &mut s.key_value)?;
+    sqlite::add_to_linker(&mut linker, |s| &mut s.sqlite)?;
+    variables::add_to_linker(&mut linker, |s| &mut s.variables)?;
+    Ok(linker)
+}
+
+impl App {
+    pub fn load(manifest: &Manifest, options: &Options) -> Result<Arc<App>> {
+        let app_variables = AppVariables::resolve(&manifest.variables, &options.variables, |k| std::env::var(k).ok())
+            .with_context(|| format!("cannot start {}", manifest.path.display()))?;
+        let engine = options.limits.engine()?;
+        let linker = linker(&engine)?;
+
+        let served: Vec<&ComponentDecl> = manifest
+            .components
+            .values()
+            .filter(|c| manifest.http_triggers.iter().any(|t| t.component == c.id))
+            .collect();
+
+        let mut components = HashMap::new();
+        for decl in &served {
+            let loaded = load_component(&engine, &linker, manifest, decl, &app_variables, &options.state_dir)
+                .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
+            components.insert(decl.id.clone(), loaded);
+        }
+
+        let key_value = KeyValueStores::open(
+            &options.state_dir.join("key_value"),
+            served.iter().flat_map(|c| c.key_value_stores.iter().cloned()),
+        )?;
+        let sqlite = SqliteDatabases::open(
+            &options.state_dir.join("sqlite"),
+            served.iter().flat_map(|c| c.sqlite_databases.iter().cloned()),
+        )?;
+
+        let (router, replaced) = Router::build(
+            manifest
+                .http_triggers
+                .iter()
+                .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone()))),
+        )?;
+        for r in replaced {
+            tracing::warn!(
+                "route `{}` of component `{}` is also given later; the later one is used",
+                r.pattern.raw(),
+                r.component
+            );
+        }
+
+        Ok(Arc::new(App {
+            name: manifest.name.clone(),
+            router,
+            limits: options.limits.clone(),
+            components,
+            key_value: Arc::new(key_value),
+            sqlite: Arc::new(sqlite),
+        }))
+    }
+
+    pub fn component(&self, id: &str) -> Option<&LoadedComponent> {
+        self.components.get(id)
+    }
+
+    /// A fresh store for one invocation of `component`.
+    pub fn new_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&component.environment);
+        for mount in &component.mounts {
+            wasi.preopened_dir(&mount.host, &mount.guest, DirPerms::READ, FilePerms::READ)
+                .map_err(|e| anyhow!("cannot mount {}: {e:?}", mount.host.display()))?;
+        }
+        let state = InstanceState {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp {
+                app: self.clone(),
+                component: component.id.clone(),
+                allowed: component.allowed_hosts.clone(),
+            },
+            key_value: KeyValueState::new(self.key_value.clone(), component.key_value_labels.clone()),
+            sqlite: SqliteState::new(self.sqlite.clone(), component.sqlite_labels.clone()),
+            variables: VariablesState::new(component.variables.clone()),
+            limits: self.limits.store_limits(),
+        };
+        let mut store = Store::new(component.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        self.limits.arm(&mut store);
+        Ok(store)
+    }
+}
+
+fn load_component(
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    manifest: &Manifest,
+    decl: &ComponentDecl,
+    app_variables: &AppVariables,
+    state_dir: &Path,
+) -> Result<LoadedComponent> {
+    let source = &decl.source;
+    if !source.is_file() {
+        anyhow::bail!("source {} does not exist (build the components first)", source.display());
+    }
+    let component = Component::from_file(engine, source)
+        .map_err(|e| anyhow!("{} is not a valid WebAssembly component: {e:?}", source.display()))?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        anyhow!("{} cannot run on shop-host: {e}", source.display())
+    })?;
+    let pre = ProxyPre::new(pre)
+        .map_err(|e| anyhow!("{} does not export wasi:http/incoming-handler: {e}", source.display()))?;
+
+    let rendered = |t: &crate::variables::Template| t.render(app_variables);
+    let allowed: Vec<String> = decl.allowed_outbound_hosts.iter().map(rendered).collect::<Result<_>>()?;
+    let allowed_hosts = AllowedHosts::parse(&allowed).context("allowed_outbound_hosts")?;
+    let variables = decl
+        .variables
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), rendered(t).with_context(|| format!("variables.{k}"))?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let mounts = files::prepare(decl, &manifest.dir, state_dir)?;
+
+    Ok(LoadedComponent {
+        id: decl.id.clone(),
+        pre,
+        environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        mounts,
+        key_value_labels: decl.key_value_stores.clone().into(),
+        sqlite_labels: decl.sqlite_databases.clone().into(),
+        variables: Arc::new(variables),
+        allowed_hosts: Arc::new(allowed_hosts),
+    })
+}

@@ -1,0 +1,25 @@
+//! Generated bindings for the Spin platform interfaces shop-host provides.
+//! Behaviour lives in the capability modules; nothing else here.
+
+wasmtime::component::bindgen!({
+    path: "wit/fermyon-spin",
+    world: "fermyon:spin/host",
+    imports: { default: tracing },
+    require_store_data_send: true,
+    with: {
+        "fermyon:spin/key-value.store": crate::key_value::OpenStore,
+        "fermyon:spin/sqlite.connection": crate::sqlite::OpenConnection,
+    },
+});
+
+pub mod sqlite3 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin-sqlite",
+        world: "spin:sqlite/host",
+        imports: { default: tracing },
+        require_store_data_send: true,
+        with: {
+            "spin:sqlite/sqlite.connection": crate::sqlite::OpenConnection,
+        },
+    });
+}

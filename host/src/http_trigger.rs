@@ -1,0 +1,259 @@
+//! The HTTP trigger: serves the app's routes over HTTP/1.1, gives each
+//! request to its component with the `spin-*` headers Spin sets, and answers
+//! host-side failures (no route, a trapped or timed-out component, no free
+//! instance slot) with the JSON error shape the services use.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::app::{App, LoadedComponent};
+use crate::routes::RouteMatch;
+
+/// What the `spin-*` headers describe: the route that matched.
+struct RouteHeaders {
+    matched_route: String,
+    raw_route: String,
+    component_route: String,
+    path_info: String,
+    params: Vec<(String, String)>,
+}
+
+impl RouteHeaders {
+    fn from_match(m: &RouteMatch<'_>) -> Self {
+        RouteHeaders {
+            matched_route: m.route.pattern.raw().to_string(),
+            raw_route: m.route.pattern.raw().to_string(),
+            component_route: m.route.pattern.prefix().to_string(),
+            path_info: m.path_info.clone(),
+            params: m.params.clone(),
+        }
+    }
+
+    /// Service chaining addresses a component directly, as if by `/...`.
+    fn chained(path: &str) -> Self {
+        RouteHeaders {
+            matched_route: "/...".into(),
+            raw_route: "/...".into(),
+            component_route: String::new(),
+            path_info: path.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    fn apply<B>(&self, req: &mut Request<B>, client: SocketAddr) {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string();
+        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let mut set = |name: &str, value: &str| {
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                req.headers_mut().insert(n, v);
+            }
+        };
+        set("spin-full-url", &format!("http://{host}{path_and_query}"));
+        set("spin-path-info", &self.path_info);
+        set("spin-matched-route", &self.matched_route);
+        set("spin-base-path", "/");
+        set("spin-raw-component-route", &self.raw_route);
+        set("spin-component-route", &self.component_route);
+        set("spin-client-addr", &client.to_string());
+        for (name, value) in &self.params {
+            set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!("connection from {client} ended: {e}");
+            }
+        });
+    }
+}
+
+impl App {
+    /// Answers one request from a client.
+    pub async fn handle<B>(self: &Arc<Self>, mut req: Request<B>, client: SocketAddr) -> Response<HyperOutgoingBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let Some(matched) = self.router.route(&path) else {
+            let response = error_response(StatusCode::NOT_FOUND, "not_found", &format!("no route for {path}"));
+            log_request(&method, &path, "-", response.status(), started);
+            return response;
+        };
+        let component_id = matched.route.component.clone();
+        let headers = RouteHeaders::from_match(&matched);
+        if !req.headers().contains_key(http::header::HOST) {
+            req.headers_mut().insert(http::header::HOST, HeaderValue::from_static("localhost"));
+        }
+        headers.apply(&mut req, client);
+        let response = match self.component(&component_id) {
+            Some(component) => self.invoke(component, req).await,
+            None => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
+        };
+        log_request(&method, &path, &component_id, response.status(), started);
+        response
+    }
+
+    /// Service chaining: `component` answers `req` in-process. `None` if the
+    /// app has no such component.
+    pub async fn chain(self: &Arc<Self>, component: &str, mut req: Request<WasiBody>) -> Option<Response<WasiBody>> {
+        let component = self.component(component)?;
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        // The chaining host name is an address inside the host, not a
+        // header the callee should see.
+        req.headers_mut().remove(http::header::HOST);
+        RouteHeaders::chained(&path).apply(&mut req, SocketAddr::from(([127, 0, 0, 1], 0)));
+        let response = self.invoke(component, req).await;
+        log_request(&method, &format!("{path} (chained)"), &component.id, response.status(), started);
+        Some(response)
+    }
+
+    /// Runs one fresh instance of `component` on `req`.
+    async fn invoke<B>(self: &Arc<Self>, component: &LoadedComponent, req: Request<B>) -> Response<HyperOutgoingBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut store = match self.new_store(component) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(component = %component.id, "cannot prepare an instance: {e:#}");
+                return error_response(StatusCode::INTERNAL_SERVER_ERROR, "host_error", "cannot prepare the component");
+            }
+        };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = (|| {
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            wasmtime::Result::Ok((req, out))
+        })();
+        let (req, out) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                return error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("unreadable request: {e}"));
+            }
+        };
+        let pre = component.pre.clone();
+        let id = component.id.clone();
+        // The guest runs in its own task: it may keep streaming the body
+        // after the head of the response has gone out.
+        let task = tokio::spawn(async move {
+            let result = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            }
+            .await;
+            if let Err(e) = &result {
+                tracing::warn!(component = %id, "component failed: {e:?}");
+            }
+            result
+        });
+        match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "component_error",
+                &format!("component `{}` answered with an error: {code:?}", component.id),
+            ),
+            Err(_) => match task.await {
+                Ok(Ok(())) => error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "no_response",
+                    &format!("component `{}` returned without a response", component.id),
+                ),
+                Ok(Err(e)) => failure_response(&component.id, &e),
+                Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "host_error", "the request task failed"),
+            },
+        }
+    }
+}
+
+/// Maps a failed instance to the answer the client gets.
+fn failure_response(component: &str, e: &wasmtime::Error) -> Response<HyperOutgoingBody> {
+    if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            &format!("component `{component}` exceeded the request time limit"),
+        );
+    }
+    let text = format!("{e:?}");
+    if text.contains("concurrent") && text.contains("limit") {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "no free instance slot; retry shortly",
+        );
+    }
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "component_failed",
+        &format!("component `{component}` failed while handling the request"),
+    )
+}
+
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+        .expect("static response parts are valid")
+}
+
+fn log_request(method: &http::Method, path: &str, component: &str, status: StatusCode, started: Instant) {
+    tracing::info!(
+        target: "shop_host::request",
+        "{method} {path} -> {component} {} {:.3}ms",
+        status.as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -1,0 +1,130 @@
+//! `shop-host`: runs a Spin application (spin.toml and its WebAssembly
+//! components) on wasmtime, where Spin is not installed.
+//!
+//! Each capability the host provides is one module with the same moments:
+//! link its bindings into the linker, read its part of the manifest at load
+//! time, and build the small per-instance state a request needs.
+
+mod app;
+mod bindings;
+mod files;
+mod http_trigger;
+mod key_value;
+mod limits;
+mod manifest;
+mod outbound_http;
+mod routes;
+mod sqlite;
+mod variables;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "shop-host", version, about = "Runs a Spin app's spin.toml and .wasm components on wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application (like `spin up`).
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Address to serve HTTP on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where key-value stores and SQLite databases live.
+    #[arg(long, default_value = ".spin")]
+    state_dir: PathBuf,
+    /// An application variable, `name=value`; may be repeated.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
+    /// Largest linear memory one instance may grow to, in MiB.
+    #[arg(long, default_value_t = 128)]
+    max_instance_memory_mib: usize,
+    /// Longest time a component may work on one request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up(args) => up(args),
+    }
+}
+
+fn up(args: UpArgs) -> Result<()> {
+    let mut variables = BTreeMap::new();
+    for v in &args.variables {
+        let Some((name, value)) = v.split_once('=') else {
+            bail!("--variable `{v}` must be NAME=VALUE");
+        };
+        variables.insert(name.trim().to_string(), value.to_string());
+    }
+    let manifest = manifest::Manifest::load(&args.from)?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
+    let options = app::Options {
+        state_dir: args.state_dir.clone(),
+        variables,
+        limits: limits::Limits {
+            max_instance_memory: args.max_instance_memory_mib << 20,
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            ..limits::Limits::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let app = app::App::load(&manifest, &options)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Serving http://{addr}");
+        println!("Available Routes:");
+        for route in app.router.routes() {
+            println!("  {}: http://{addr}{}", route.component, route.pattern.raw());
+        }
+        http_trigger::serve(app, listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+}

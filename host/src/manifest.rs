@@ -1,0 +1,443 @@
+//! `spin.toml`, manifest version 2: the only module that knows the TOML.
+//!
+//! Parsing is strict (unknown keys are errors, as in Spin) so that a typo in
+//! a manifest is reported at load time with the file, the key and the
+//! problem, instead of silently doing nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::variables::Template;
+
+/// A loaded and validated application manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file, for messages.
+    pub path: PathBuf,
+    /// Relative paths in the manifest are relative to this directory.
+    pub dir: PathBuf,
+    pub name: String,
+    pub variables: BTreeMap<String, VariableDecl>,
+    pub http_triggers: Vec<HttpTrigger>,
+    pub components: BTreeMap<String, ComponentDecl>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDecl {
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpTrigger {
+    /// `None` for `route = { private = true }`: reachable only by service
+    /// chaining.
+    pub route: Option<String>,
+    pub component: String,
+}
+
+/// One `[component.<id>]` table, with paths resolved and templates parsed.
+#[derive(Debug, Clone)]
+pub struct ComponentDecl {
+    pub id: String,
+    pub source: PathBuf,
+    pub files: Vec<FileMount>,
+    pub environment: BTreeMap<String, String>,
+    pub key_value_stores: Vec<String>,
+    pub sqlite_databases: Vec<String>,
+    pub allowed_outbound_hosts: Vec<Template>,
+    pub variables: BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileMount {
+    /// A glob relative to the manifest directory; matches keep their relative
+    /// path under the guest's `/`.
+    Pattern(String),
+    /// A host file or directory mounted at a guest path.
+    Directory { source: PathBuf, destination: String },
+}
+
+// ---- the TOML as written ----------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    spin_manifest_version: toml::Value,
+    application: RawApplication,
+    #[serde(default)]
+    variables: BTreeMap<String, VariableDecl>,
+    #[serde(default)]
+    trigger: BTreeMap<String, Vec<toml::Table>>,
+    #[serde(default)]
+    component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApplication {
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    authors: Vec<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    /// Trigger-wide settings such as `[application.trigger.redis]`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    trigger: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<String>,
+    route: RawRoute,
+    component: String,
+    #[serde(default)]
+    executor: Option<RawExecutor>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRoute {
+    Path(String),
+    Private { private: bool },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecutor {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    source: RawSource,
+    #[serde(default)]
+    files: Vec<RawFile>,
+    #[serde(default)]
+    exclude_files: Vec<String>,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
+    #[serde(default)]
+    sqlite_databases: Vec<String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    build: Option<toml::Table>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tool: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSource {
+    Path(String),
+    Remote { url: String, digest: String },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFile {
+    Pattern(String),
+    Mount { source: String, destination: String },
+}
+
+// ---- loading and validation ------------------------------------------------
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` as the manifest at `path` (which only names it and sets
+    /// the base directory).
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let invalid = |problem: String| anyhow::anyhow!("invalid manifest {}: {problem}", path.display());
+        let raw: RawManifest = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        match raw.spin_manifest_version {
+            toml::Value::Integer(2) => {}
+            toml::Value::String(ref v) if v == "2" => {}
+            other => {
+                return Err(invalid(format!(
+                    "`spin_manifest_version` is {other}; shop-host reads version 2"
+                )));
+            }
+        }
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        for (name, decl) in &raw.variables {
+            check_variable_name(name).map_err(|e| invalid(format!("[variables] {e}")))?;
+            if decl.required && decl.default.is_some() {
+                return Err(invalid(format!(
+                    "[variables] `{name}` is required and has a default; choose one"
+                )));
+            }
+        }
+
+        let mut components = BTreeMap::new();
+        for (id, raw) in raw.component {
+            check_component_id(&id).map_err(|e| invalid(format!("[component.{id}] {e}")))?;
+            let decl = component(&id, raw, &dir, &raw_variable_names(&raw.variables))
+                .map_err(|e| invalid(format!("[component.{id}] {e}")))?;
+            components.insert(id, decl);
+        }
+
+        let mut http_triggers = Vec::new();
+        for (kind, triggers) in raw.trigger {
+            match kind.as_str() {
+                "http" => {
+                    for (i, table) in triggers.into_iter().enumerate() {
+                        let at = format!("[[trigger.http]] #{}", i + 1);
+                        let raw: RawHttpTrigger = toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| invalid(format!("{at}: {}", e.message())))?;
+                        http_triggers.push(
+                            http_trigger(raw, &components).map_err(|e| invalid(format!("{at}: {e}")))?,
+                        );
+                    }
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "[[trigger.{other}]]: shop-host has no `{other}` trigger"
+                    )));
+                }
+            }
+        }
+
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            dir,
+            name: raw.application.name,
+            variables: raw.variables,
+            http_triggers,
+            components,
+        })
+    }
+}
+
+fn raw_variable_names(vars: &BTreeMap<String, VariableDecl>) -> Vec<String> {
+    vars.keys().cloned().collect()
+}
+
+fn http_trigger(raw: RawHttpTrigger, components: &BTreeMap<String, ComponentDecl>) -> Result<HttpTrigger> {
+    if let Some(executor) = raw.executor
+        && executor.kind != "spin"
+    {
+        bail!("executor `{}` is not supported; shop-host runs `spin` executors", executor.kind);
+    }
+    let route = match raw.route {
+        RawRoute::Path(route) => {
+            crate::routes::RoutePattern::parse(&route)
+                .with_context(|| format!("route `{route}`"))?;
+            Some(route)
+        }
+        RawRoute::Private { private: true } => None,
+        RawRoute::Private { private: false } => {
+            bail!("route must be a path or `{{ private = true }}`, not `{{ private = false }}`")
+        }
+    };
+    if !components.contains_key(&raw.component) {
+        bail!("component `{}` is not defined (no [component.{}])", raw.component, raw.component);
+    }
+    Ok(HttpTrigger { route, component: raw.component })
+}
+
+fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) -> Result<ComponentDecl> {
+    let source = match raw.source {
+        RawSource::Path(p) => dir.join(p),
+        RawSource::Remote { url, digest: _ } => {
+            bail!("`source` from a URL ({url}) is not supported; build it locally and give a path")
+        }
+    };
+    if !raw.exclude_files.is_empty() {
+        bail!("`exclude_files` is not supported by shop-host");
+    }
+    let files = raw
+        .files
+        .into_iter()
+        .map(|f| match f {
+            RawFile::Pattern(p) => Ok(FileMount::Pattern(p)),
+            RawFile::Mount { source, destination } => {
+                if !destination.starts_with('/') {
+                    bail!("files: destination `{destination}` must be an absolute guest path");
+                }
+                Ok(FileMount::Directory { source: dir.join(source), destination })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for label in raw.key_value_stores.iter().chain(&raw.sqlite_databases) {
+        check_label(label)?;
+    }
+    let allowed_outbound_hosts = raw
+        .allowed_outbound_hosts
+        .iter()
+        .map(|h| {
+            let t = Template::parse(h).with_context(|| format!("allowed_outbound_hosts `{h}`"))?;
+            t.check_references(app_variables)
+                .with_context(|| format!("allowed_outbound_hosts `{h}`"))?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut variables = BTreeMap::new();
+    for (name, value) in raw.variables {
+        check_variable_name(&name).with_context(|| "variables".to_string())?;
+        let t = Template::parse(&value).with_context(|| format!("variables.{name}"))?;
+        t.check_references(app_variables)
+            .with_context(|| format!("variables.{name}"))?;
+        variables.insert(name, t);
+    }
+    Ok(ComponentDecl {
+        id: id.to_string(),
+        source,
+        files,
+        environment: raw.environment,
+        key_value_stores: raw.key_value_stores,
+        sqlite_databases: raw.sqlite_databases,
+        allowed_outbound_hosts,
+        variables,
+    })
+}
+
+/// Spin's rule for variable names: lowercase ASCII letters, digits and
+/// underscores, starting with a letter.
+pub fn check_variable_name(name: &str) -> Result<()> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        bail!("variable name `{name}` must be lowercase letters, digits and `_`, starting with a letter");
+    }
+    Ok(())
+}
+
+fn check_component_id(id: &str) -> Result<()> {
+    let ok = id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        bail!("component id must be lowercase letters, digits, `-` and `_`, starting with a letter");
+    }
+    Ok(())
+}
+
+/// Store labels become file names under the state directory, so they are
+/// kept to a safe alphabet.
+fn check_label(label: &str) -> Result<()> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        bail!("store label `{label}` must be 1-64 letters, digits, `-` or `_`");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(Path::new("/app/spin.toml"), text)
+    }
+
+    const MINIMAL: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "shop"
+[variables]
+token = { required = true }
+[[trigger.http]]
+route = "/api/..."
+component = "api"
+[[trigger.http]]
+route = { private = true }
+component = "hidden"
+[component.api]
+source = "api.wasm"
+key_value_stores = ["cart"]
+allowed_outbound_hosts = ["http://hidden.spin.internal"]
+variables = { admin_token = "Bearer {{ token }}" }
+[component.hidden]
+source = "target/hidden.wasm"
+"#;
+
+    #[test]
+    fn reads_triggers_components_and_variables() {
+        let m = parse(MINIMAL).unwrap();
+        assert_eq!(m.name, "shop");
+        assert_eq!(m.http_triggers.len(), 2);
+        assert_eq!(m.http_triggers[0].route.as_deref(), Some("/api/..."));
+        assert_eq!(m.http_triggers[1].route, None);
+        let api = &m.components["api"];
+        assert_eq!(api.source, PathBuf::from("/app/api.wasm"));
+        assert_eq!(api.key_value_stores, vec!["cart".to_string()]);
+        assert!(m.variables["token"].required);
+    }
+
+    #[test]
+    fn unknown_key_names_the_file_and_key() {
+        let err = parse(&MINIMAL.replace("key_value_stores", "key_value_store")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("/app/spin.toml"), "{msg}");
+        assert!(msg.contains("key_value_store"), "{msg}");
+    }
+
+    #[test]
+    fn trigger_of_unknown_component_is_refused() {
+        let err = parse(&MINIMAL.replace("component = \"hidden\"", "component = \"nope\"")).unwrap_err();
+        assert!(format!("{err:#}").contains("component `nope` is not defined"), "{err:#}");
+    }
+
+    #[test]
+    fn template_of_undeclared_variable_is_refused() {
+        let err = parse(&MINIMAL.replace("{{ token }}", "{{ tokn }}")).unwrap_err();
+        assert!(format!("{err:#}").contains("tokn"), "{err:#}");
+    }
+
+    #[test]
+    fn wrong_manifest_version_is_refused() {
+        let err = parse(&MINIMAL.replace("spin_manifest_version = 2", "spin_manifest_version = 1")).unwrap_err();
+        assert!(format!("{err:#}").contains("version 2"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_label_is_refused() {
+        let err = parse(&MINIMAL.replace("[\"cart\"]", "[\"../etc\"]")).unwrap_err();
+        assert!(format!("{err:#}").contains("store label"), "{err:#}");
+    }
+}
