@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits};
-use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -80,7 +80,7 @@ impl WasiHttpView for InstanceState {
 /// Everything the host provides to components; a component importing
 /// anything else is refused at load time.
 fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
-    let mut linker = Linker::new(engine);
+    let mut linker: Linker<InstanceState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
     key_value::add_to_linker(&mut linker, |s| &mut s.key_value)?;
@@ -151,7 +151,7 @@ impl App {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&component.environment);
         for mount in &component.mounts {
-            wasi.preopened_dir(&mount.host, &mount.guest, DirPerms::READ, FilePerms::READ)
+            wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
                 .map_err(|e| anyhow!("cannot mount {}: {e:?}", mount.host.display()))?;
         }
         let state = InstanceState {

@@ -73,8 +73,65 @@ impl RouteHeaders {
         set("spin-component-route", &self.component_route);
         set("spin-client-addr", &client.to_string());
         for (name, value) in &self.params {
-            set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+            set(&format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-")), value);
         }
+    }
+}
+
+/// Request bodies a component did not read are still read to their end (up
+/// to this much, for this long) and dropped, so that a client that sends the
+/// whole body before reading the answer gets, say, the component's 413
+/// instead of a connection reset.
+const DRAIN_LIMIT: usize = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A request body that, dropped unfinished, is drained in the background.
+struct DrainOnDrop<B: Body<Data = Bytes> + Send + Unpin + 'static> {
+    inner: Option<B>,
+}
+
+impl<B: Body<Data = Bytes> + Send + Unpin + 'static> Body for DrainOnDrop<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, B::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.as_ref().map(Body::size_hint).unwrap_or_default()
+    }
+}
+
+impl<B: Body<Data = Bytes> + Send + Unpin + 'static> Drop for DrainOnDrop<B> {
+    fn drop(&mut self) {
+        let Some(mut body) = self.inner.take() else { return };
+        if body.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let drain = async {
+                let mut read = 0;
+                while let Some(Ok(frame)) = body.frame().await {
+                    read += frame.data_ref().map_or(0, Bytes::len);
+                    if read > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        });
     }
 }
 
@@ -96,8 +153,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let app = app.clone();
+                let req = req.map(|body| DrainOnDrop { inner: Some(body) });
                 async move { Ok::<_, std::convert::Infallible>(app.handle(req, client).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
@@ -170,10 +228,10 @@ impl App {
             }
         };
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let prepared = (|| {
+        let prepared = (|| -> wasmtime::Result<_> {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
-            wasmtime::Result::Ok((req, out))
+            Ok((req, out))
         })();
         let (req, out) = match prepared {
             Ok(p) => p,

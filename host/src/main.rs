@@ -101,6 +101,7 @@ fn up(args: UpArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        tracing::info!("application `{}` loaded from {}", app.name, manifest.path.display());
         println!("Serving http://{addr}");
         println!("Available Routes:");
         for route in app.router.routes() {

@@ -31,7 +31,9 @@ pub struct VariableDecl {
     pub default: Option<String>,
     #[serde(default)]
     pub required: bool,
+    /// Accepted as in Spin; shop-host never prints any variable's value.
     #[serde(default)]
+    #[allow(dead_code)]
     pub secret: bool,
 }
 
@@ -158,7 +160,11 @@ struct RawComponent {
 #[serde(untagged)]
 enum RawSource {
     Path(String),
-    Remote { url: String, digest: String },
+    Remote {
+        url: String,
+        #[allow(dead_code)]
+        digest: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -205,11 +211,12 @@ impl Manifest {
             }
         }
 
+        let app_variables: Vec<String> = raw.variables.keys().cloned().collect();
         let mut components = BTreeMap::new();
         for (id, raw) in raw.component {
-            check_component_id(&id).map_err(|e| invalid(format!("[component.{id}] {e}")))?;
-            let decl = component(&id, raw, &dir, &raw_variable_names(&raw.variables))
-                .map_err(|e| invalid(format!("[component.{id}] {e}")))?;
+            check_component_id(&id).map_err(|e| invalid(format!("[component.{id}] {e:#}")))?;
+            let decl = component(&id, raw, &dir, &app_variables)
+                .map_err(|e| invalid(format!("[component.{id}] {e:#}")))?;
             components.insert(id, decl);
         }
 
@@ -223,7 +230,7 @@ impl Manifest {
                             .try_into()
                             .map_err(|e: toml::de::Error| invalid(format!("{at}: {}", e.message())))?;
                         http_triggers.push(
-                            http_trigger(raw, &components).map_err(|e| invalid(format!("{at}: {e}")))?,
+                            http_trigger(raw, &components).map_err(|e| invalid(format!("{at}: {e:#}")))?,
                         );
                     }
                 }
@@ -244,10 +251,6 @@ impl Manifest {
             components,
         })
     }
-}
-
-fn raw_variable_names(vars: &BTreeMap<String, VariableDecl>) -> Vec<String> {
-    vars.keys().cloned().collect()
 }
 
 fn http_trigger(raw: RawHttpTrigger, components: &BTreeMap<String, ComponentDecl>) -> Result<HttpTrigger> {

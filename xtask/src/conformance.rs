@@ -306,9 +306,9 @@ fn run_test(suite_dir: &Path, host_bin: &Path, work_root: &Path, name: &str) -> 
         }
         for svc in &services {
             let seen = svc.log.lock().map(|l| l.clone()).unwrap_or_default();
-            let _ = write!(s, "\n  {} service on port {} saw: ", svc.name, svc.port);
+            let _ = write!(s, "\n  {} service on port {} saw:", svc.name, svc.port);
             if seen.is_empty() {
-                s.push_str("nothing");
+                s.push_str(" nothing");
             }
             for line in seen {
                 let _ = write!(s, "\n    {line}");

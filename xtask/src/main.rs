@@ -1,1 +1,159 @@
-fn main() {}
+//! Developer commands: `cargo xtask <build|up|test|bench|conformance>`.
+//!
+//! Only std, so the first `cargo xtask` on a fresh machine compiles in
+//! seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod conformance;
+
+/// Components built for wasm32-wasip2, in one cargo invocation.
+const WASM_PACKAGES: &[&str] = &["catalog", "cart", "probe"];
+const WASM_TARGET: &str = "wasm32-wasip2";
+const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build().map(|_| ()),
+        Some("up") => up(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("conformance") => run_conformance(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+  build                 build the components (wasm32-wasip2) and a release shop-host
+  up                    build, then serve the shop on http://127.0.0.1:3000
+  test                  build, then run every test
+  conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed ({status})")) }
+}
+
+/// cargo's target directory, honouring CARGO_TARGET_DIR and config.
+fn target_dir() -> Result<PathBuf> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let key = "\"target_directory\":\"";
+    let start = text.find(key).ok_or("cargo metadata has no target_directory")? + key.len();
+    let end = text[start..].find('"').ok_or("malformed cargo metadata")? + start;
+    Ok(PathBuf::from(text[start..end].replace("\\\\", "\\")))
+}
+
+fn ensure_wasm_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add the {WASM_TARGET} target: {e}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the {WASM_TARGET} target");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// Paths of what `build` produced.
+struct Built {
+    host: PathBuf,
+}
+
+fn build() -> Result<Built> {
+    ensure_wasm_target()?;
+    let mut wasm = cargo();
+    wasm.args(["build", "--release", "--target", WASM_TARGET]);
+    for p in WASM_PACKAGES {
+        wasm.args(["-p", p]);
+    }
+    run(&mut wasm)?;
+    run(cargo().args(["build", "--release", "-p", "shop-host"]))?;
+
+    // spin.toml names components by their path under the repo's own
+    // target/ (where `spin build` puts them); when cargo builds elsewhere,
+    // put copies there.
+    let target = target_dir()?;
+    let built = target.join(WASM_TARGET).join("release");
+    let expected = root().join("target").join(WASM_TARGET).join("release");
+    if built != expected {
+        std::fs::create_dir_all(&expected).map_err(|e| format!("cannot create {}: {e}", expected.display()))?;
+        for p in WASM_PACKAGES {
+            let file = format!("{p}.wasm");
+            std::fs::copy(built.join(&file), expected.join(&file))
+                .map_err(|e| format!("cannot copy {file}: {e}"))?;
+        }
+    }
+    Ok(Built { host: target.join("release").join(format!("shop-host{}", std::env::consts::EXE_SUFFIX)) })
+}
+
+fn up(extra: &[String]) -> Result {
+    let built = build()?;
+    let state = root().join(".shop").join("state");
+    let mut cmd = Command::new(&built.host);
+    cmd.current_dir(root())
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--state-dir"])
+        .arg(&state);
+    if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
+        eprintln!("xtask: admin routes take `Authorization: Bearer {DEV_ADMIN_TOKEN}` (set SPIN_VARIABLE_ADMIN_TOKEN to change)");
+        cmd.args(["--variable", &format!("admin_token={DEV_ADMIN_TOKEN}")]);
+    }
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+fn test(extra: &[String]) -> Result {
+    let built = build()?;
+    // Release, so tests reuse the artifacts `build` just made instead of
+    // compiling wasmtime a second time in debug.
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--workspace", "--exclude", "probe", "--no-fail-fast"])
+        .env("SHOP_HOST_BIN", &built.host)
+        .env("SHOP_ROOT", root());
+    // The components' domain tests run natively too.
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+fn run_conformance(args: &[String]) -> Result {
+    let suite = args.first().ok_or("usage: cargo xtask conformance <path to a built conformance-tests checkout>")?;
+    let built = build()?;
+    let work = std::env::temp_dir().join(format!("shop-conformance-{}", std::process::id()));
+    let results = conformance::run(Path::new(suite), &built.host, &work)?;
+    let mut failed = 0;
+    for (name, outcome) in &results {
+        match outcome {
+            Ok(()) => println!("PASS {name}"),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {name}: {e}");
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    if failed == 0 { Ok(()) } else { Err(format!("{failed} conformance tests failed")) }
+}

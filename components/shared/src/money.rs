@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn non_negative_refuses_negative_amounts() {
         assert_eq!(Money::non_negative(0, "EUR").unwrap().amount, 0);
-        assert_eq!(Money::non_negative(-1, "EUR"), Err(MoneyError::Negative(-1)));
+        assert_eq!(
+            Money::non_negative(-1, "EUR"),
+            Err(MoneyError::Negative(-1))
+        );
         assert_eq!(Money::new(-1, "EUR").unwrap().amount, -1);
         assert!(Money::non_negative(5, "eur").is_err());
     }
@@ -121,9 +124,11 @@ mod tests {
 
     #[test]
     fn json_with_a_bad_currency_or_a_fractional_amount_fails() {
-        let error = serde_json::from_value::<Money>(json!({"amount": 1, "currency": "eur"}))
-            .unwrap_err();
+        let error =
+            serde_json::from_value::<Money>(json!({"amount": 1, "currency": "eur"})).unwrap_err();
         assert!(error.to_string().contains("invalid currency"), "{error}");
-        assert!(serde_json::from_value::<Money>(json!({"amount": 1.5, "currency": "EUR"})).is_err());
+        assert!(
+            serde_json::from_value::<Money>(json!({"amount": 1.5, "currency": "EUR"})).is_err()
+        );
     }
 }

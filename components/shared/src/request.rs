@@ -35,7 +35,10 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError> {
             .map_err(|()| ApiError::internal("the request body stream was already taken"))?;
         // A read error is how the stream reports its end (`closed`); a failed
         // read also ends it, and a truncated JSON body then fails to parse.
-        collect_capped(|| stream.blocking_read(READ_CHUNK_BYTES).ok(), MAX_BODY_BYTES)?
+        collect_capped(
+            || stream.blocking_read(READ_CHUNK_BYTES).ok(),
+            MAX_BODY_BYTES,
+        )?
     };
     drop(body);
 
@@ -162,12 +165,17 @@ mod tests {
 
     #[test]
     fn field_errors_name_the_field() {
-        let body = JsonBody::parse(br#"{"sku": 5, "price": {"amount": 1, "currency": "eur"}, "n": null}"#)
-            .unwrap();
+        let body =
+            JsonBody::parse(br#"{"sku": 5, "price": {"amount": 1, "currency": "eur"}, "n": null}"#)
+                .unwrap();
         let error = body.required::<String>("sku").unwrap_err();
         assert_eq!((error.status, error.code), (422, "invalid_request"));
         assert_eq!(error.extra["field"], "sku");
-        assert!(error.message.starts_with("`sku`: invalid type"), "{}", error.message);
+        assert!(
+            error.message.starts_with("`sku`: invalid type"),
+            "{}",
+            error.message
+        );
 
         let error = body.required::<Money>("price").unwrap_err();
         assert_eq!(error.extra["field"], "price");

@@ -74,7 +74,11 @@ impl<R: Copy> Router<R> {
                 format!("no such resource: {path}"),
             ))
         } else {
-            Err(ApiError::method_not_allowed(&method.to_string(), path, &allowed))
+            Err(ApiError::method_not_allowed(
+                &method.to_string(),
+                path,
+                &allowed,
+            ))
         }
     }
 }
@@ -131,35 +135,57 @@ mod tests {
     #[test]
     fn matches_literals_and_params() {
         let router = router();
-        assert_eq!(router.resolve(&Method::Get, "/api/products").unwrap().0, Route::List);
-        let (route, params) = router.resolve(&Method::Get, "/api/products/MUG-001").unwrap();
+        assert_eq!(
+            router.resolve(&Method::Get, "/api/products").unwrap().0,
+            Route::List
+        );
+        let (route, params) = router
+            .resolve(&Method::Get, "/api/products/MUG-001")
+            .unwrap();
         assert_eq!(route, Route::Get);
         assert_eq!(params.get("sku"), "MUG-001");
         assert_eq!(params.get("other"), "");
-        assert_eq!(router.resolve(&Method::Put, "/api/products/A").unwrap().0, Route::Put);
+        assert_eq!(
+            router.resolve(&Method::Put, "/api/products/A").unwrap().0,
+            Route::Put
+        );
     }
 
     #[test]
     fn literal_routes_listed_first_win_for_their_method_only() {
         let router = router();
         assert_eq!(
-            router.resolve(&Method::Post, "/api/products/prices").unwrap().0,
+            router
+                .resolve(&Method::Post, "/api/products/prices")
+                .unwrap()
+                .0,
             Route::Prices
         );
-        let (route, params) = router.resolve(&Method::Get, "/api/products/prices").unwrap();
+        let (route, params) = router
+            .resolve(&Method::Get, "/api/products/prices")
+            .unwrap();
         assert_eq!((route, params.get("sku")), (Route::Get, "prices"));
     }
 
     #[test]
     fn params_are_percent_decoded() {
-        let (_, params) = router().resolve(&Method::Get, "/api/products/MUG%2D001").unwrap();
+        let (_, params) = router()
+            .resolve(&Method::Get, "/api/products/MUG%2D001")
+            .unwrap();
         assert_eq!(params.get("sku"), "MUG-001");
     }
 
     #[test]
     fn unknown_paths_are_404() {
         let router = router();
-        for path in ["/", "/api", "/api/products/A/B", "/api/products/", "/api/productsX", "api/products"] {
+        for path in [
+            "/",
+            "/api",
+            "/api/products/A/B",
+            "/api/products/",
+            "/api/productsX",
+            "api/products",
+        ] {
             let error = router.resolve(&Method::Get, path).unwrap_err();
             assert_eq!((error.status, error.code), (404, "not_found"), "{path}");
         }
@@ -167,7 +193,9 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_with_allow() {
-        let error = router().resolve(&Method::Delete, "/api/products/MUG-001").unwrap_err();
+        let error = router()
+            .resolve(&Method::Delete, "/api/products/MUG-001")
+            .unwrap_err();
         assert_eq!((error.status, error.code), (405, "method_not_allowed"));
         assert_eq!(error.headers, vec![("allow", "GET, PUT".to_owned())]);
     }
