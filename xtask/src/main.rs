@@ -9,7 +9,9 @@ use std::process::{Command, ExitCode};
 mod conformance;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
-const WASM_PACKAGES: &[&str] = &["catalog", "cart", "probe"];
+const WASM_PACKAGES: &[&str] = &[
+    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "probe",
+];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 
@@ -46,6 +48,17 @@ fn root() -> PathBuf {
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    // `cargo run` gave xtask its own package's variables; passed on, some
+    // build scripts (ring's) see them change and rebuild every time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&key.as_ref())
+        {
+            c.env_remove(key.as_ref());
+        }
+    }
     c
 }
 
@@ -92,7 +105,9 @@ fn build() -> Result<Built> {
         wasm.args(["-p", p]);
     }
     run(&mut wasm)?;
-    run(cargo().args(["build", "--release", "-p", "shop-host"]))?;
+    // The same package set as `test` below, so dependencies are built once
+    // with one set of features.
+    run(cargo().args(["build", "--release", "--workspace", "--exclude", "probe"]))?;
 
     // spin.toml names components by their path under the repo's own
     // target/ (where `spin build` puts them); when cargo builds elsewhere,
@@ -103,7 +118,8 @@ fn build() -> Result<Built> {
     if built != expected {
         std::fs::create_dir_all(&expected).map_err(|e| format!("cannot create {}: {e}", expected.display()))?;
         for p in WASM_PACKAGES {
-            let file = format!("{p}.wasm");
+            // cargo names the artifact after the crate: `tax-flat` -> `tax_flat.wasm`.
+            let file = format!("{}.wasm", p.replace('-', "_"));
             std::fs::copy(built.join(&file), expected.join(&file))
                 .map_err(|e| format!("cannot copy {file}: {e}"))?;
         }

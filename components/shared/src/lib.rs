@@ -1,14 +1,16 @@
 //! What every shop service does the same way, so that no service writes its own:
 //! the JSON error shape (SPEC §8), reading and parsing request bodies, routing,
-//! query strings, the admin check, money and sku rules.
+//! query strings, the admin check, money and sku rules, ids and timestamps.
 
 pub mod auth;
 pub mod error;
+pub mod id;
 pub mod money;
 pub mod query;
 pub mod request;
 pub mod router;
 pub mod sku;
+pub mod time;
 
 pub use auth::require_admin;
 pub use error::{ApiError, json_response};
@@ -16,4 +18,6 @@ pub use money::{Currency, Money, MoneyError};
 pub use query::Query;
 pub use request::{JsonBody, MAX_BODY_BYTES, read_request};
 pub use router::{Params, Router};
+pub use id::new_id;
 pub use sku::is_valid_sku;
+pub use time::{now_millis, rfc3339};

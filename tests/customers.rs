@@ -1,0 +1,1 @@
+//! The customers service through the real host (being written).

@@ -1,0 +1,1 @@
+//! The inventory service through the real host (being written).

@@ -1,0 +1,1 @@
+//! The orders service through the real host (being written).

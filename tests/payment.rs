@@ -1,0 +1,1 @@
+//! The payment service through the real host (being written).

@@ -1,0 +1,1 @@
+//! The shipping service through the real host (being written).

@@ -1,0 +1,1 @@
+//! The tax service through the real host (being written).
