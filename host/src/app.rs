@@ -14,10 +14,11 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::composition::{self, Dependencies, LoadedDependency};
 use crate::files::{self, Mount};
 use crate::key_value::{self, KeyValueState, KeyValueStores};
 use crate::limits::Limits;
-use crate::manifest::{ComponentDecl, Manifest};
+use crate::manifest::{ComponentDecl, DependencySource, Inherit, Manifest};
 use crate::outbound_http::{AllowedHosts, OutboundHttp};
 use crate::routes::Router;
 use crate::sqlite::{self, SqliteDatabases, SqliteState};
@@ -41,10 +42,9 @@ pub struct App {
     sqlite: Arc<SqliteDatabases>,
 }
 
-/// One component, compiled and linked, with what its manifest entry grants.
-pub struct LoadedComponent {
-    pub id: String,
-    pub(crate) pre: ProxyPre<InstanceState>,
+/// What an instance may use: its manifest entry's grants, rendered.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
     environment: Vec<(String, String)>,
     mounts: Vec<Mount>,
     key_value_labels: Arc<[String]>,
@@ -53,8 +53,32 @@ pub struct LoadedComponent {
     allowed_hosts: Arc<AllowedHosts>,
 }
 
+impl Grants {
+    /// What a dependency receives from its parent: only what it inherits.
+    /// WASI clocks, random and io need no grant.
+    fn inherited(&self, inherit: &Inherit) -> Grants {
+        Grants {
+            environment: Vec::new(),
+            mounts: Vec::new(),
+            key_value_labels: if inherit.key_value_stores { self.key_value_labels.clone() } else { Arc::new([]) },
+            sqlite_labels: if inherit.sqlite_databases { self.sqlite_labels.clone() } else { Arc::new([]) },
+            variables: if inherit.variables { self.variables.clone() } else { Arc::default() },
+            allowed_hosts: if inherit.allowed_outbound_hosts { self.allowed_hosts.clone() } else { Arc::default() },
+        }
+    }
+}
+
+/// One component, compiled and linked, with what its manifest entry grants.
+pub struct LoadedComponent {
+    pub id: String,
+    pub(crate) pre: ProxyPre<InstanceState>,
+    grants: Grants,
+    dependencies: Option<Arc<[LoadedDependency]>>,
+}
+
 /// The data of one instance's `Store`: WASI, and each capability's state.
 pub struct InstanceState {
+    app: Arc<App>,
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -62,7 +86,14 @@ pub struct InstanceState {
     key_value: KeyValueState,
     sqlite: SqliteState,
     variables: VariablesState,
+    dependencies: Dependencies,
     limits: StoreLimits,
+}
+
+impl InstanceState {
+    pub(crate) fn app_and_dependencies(&mut self) -> (&Arc<App>, &mut Dependencies) {
+        (&self.app, &mut self.dependencies)
+    }
 }
 
 impl WasiView for InstanceState {
@@ -89,12 +120,34 @@ fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     Ok(linker)
 }
 
+/// Compiles each component file once, however many entries name it.
+struct Compiler<'a> {
+    engine: &'a Engine,
+    compiled: HashMap<PathBuf, Component>,
+}
+
+impl Compiler<'_> {
+    fn compile(&mut self, source: &Path) -> Result<Component> {
+        if let Some(c) = self.compiled.get(source) {
+            return Ok(c.clone());
+        }
+        if !source.is_file() {
+            anyhow::bail!("source {} does not exist (build the components first)", source.display());
+        }
+        let component = Component::from_file(self.engine, source)
+            .map_err(|e| anyhow!("{} is not a valid WebAssembly component: {e:?}", source.display()))?;
+        self.compiled.insert(source.to_path_buf(), component.clone());
+        Ok(component)
+    }
+}
+
 impl App {
     pub fn load(manifest: &Manifest, options: &Options) -> Result<Arc<App>> {
         let app_variables = AppVariables::resolve(&manifest.variables, &options.variables, |k| std::env::var(k).ok())
             .with_context(|| format!("cannot start {}", manifest.path.display()))?;
         let engine = options.limits.engine()?;
         let linker = linker(&engine)?;
+        let mut compiler = Compiler { engine: &engine, compiled: HashMap::new() };
 
         let served: Vec<&ComponentDecl> = manifest
             .components
@@ -104,7 +157,7 @@ impl App {
 
         let mut components = HashMap::new();
         for decl in &served {
-            let loaded = load_component(&engine, &linker, manifest, decl, &app_variables, &options.state_dir)
+            let loaded = load_component(&linker, &mut compiler, manifest, decl, &app_variables, &options.state_dir)
                 .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
             components.insert(decl.id.clone(), loaded);
         }
@@ -147,54 +200,50 @@ impl App {
     }
 
     /// A fresh store for one invocation of `component`.
-    pub fn new_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
+    pub fn new_component_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
+        self.new_store(&component.id, &component.grants, component.dependencies.clone())
+    }
+
+    /// A fresh store for an instance called `id` (for messages) with
+    /// `grants`, whose imports from `dependencies` start on first use.
+    pub fn new_store(
+        self: &Arc<Self>,
+        id: &str,
+        grants: &Grants,
+        dependencies: Option<Arc<[LoadedDependency]>>,
+    ) -> Result<Store<InstanceState>> {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(&component.environment);
-        for mount in &component.mounts {
+        wasi.inherit_stdout().inherit_stderr().envs(&grants.environment);
+        for mount in &grants.mounts {
             wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
                 .map_err(|e| anyhow!("cannot mount {}: {e:?}", mount.host.display()))?;
         }
         let state = InstanceState {
+            app: self.clone(),
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHttp {
                 app: self.clone(),
-                component: component.id.clone(),
-                allowed: component.allowed_hosts.clone(),
+                component: id.to_string(),
+                allowed: grants.allowed_hosts.clone(),
             },
-            key_value: KeyValueState::new(self.key_value.clone(), component.key_value_labels.clone()),
-            sqlite: SqliteState::new(self.sqlite.clone(), component.sqlite_labels.clone()),
-            variables: VariablesState::new(component.variables.clone()),
+            key_value: KeyValueState::new(self.key_value.clone(), grants.key_value_labels.clone()),
+            sqlite: SqliteState::new(self.sqlite.clone(), grants.sqlite_labels.clone()),
+            variables: VariablesState::new(grants.variables.clone()),
+            dependencies: Dependencies::new(dependencies),
             limits: self.limits.store_limits(),
         };
-        let mut store = Store::new(component.pre.engine(), state);
+        let engine = self.components.values().next().map(|c| c.pre.engine().clone());
+        let engine = engine.ok_or_else(|| anyhow!("the app has no component"))?;
+        let mut store = Store::new(&engine, state);
         store.limiter(|s| &mut s.limits);
         self.limits.arm(&mut store);
         Ok(store)
     }
 }
 
-fn load_component(
-    engine: &Engine,
-    linker: &Linker<InstanceState>,
-    manifest: &Manifest,
-    decl: &ComponentDecl,
-    app_variables: &AppVariables,
-    state_dir: &Path,
-) -> Result<LoadedComponent> {
-    let source = &decl.source;
-    if !source.is_file() {
-        anyhow::bail!("source {} does not exist (build the components first)", source.display());
-    }
-    let component = Component::from_file(engine, source)
-        .map_err(|e| anyhow!("{} is not a valid WebAssembly component: {e:?}", source.display()))?;
-    let pre = linker.instantiate_pre(&component).map_err(|e| {
-        anyhow!("{} cannot run on shop-host: {e}", source.display())
-    })?;
-    let pre = ProxyPre::new(pre)
-        .map_err(|e| anyhow!("{} does not export wasi:http/incoming-handler: {e}", source.display()))?;
-
+fn grants(decl: &ComponentDecl, app_variables: &AppVariables, mounts: Vec<Mount>) -> Result<Grants> {
     let rendered = |t: &crate::variables::Template| t.render(app_variables);
     let allowed: Vec<String> = decl.allowed_outbound_hosts.iter().map(rendered).collect::<Result<_>>()?;
     let allowed_hosts = AllowedHosts::parse(&allowed).context("allowed_outbound_hosts")?;
@@ -203,11 +252,7 @@ fn load_component(
         .iter()
         .map(|(k, t)| Ok((k.clone(), rendered(t).with_context(|| format!("variables.{k}"))?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
-    let mounts = files::prepare(decl, &manifest.dir, state_dir)?;
-
-    Ok(LoadedComponent {
-        id: decl.id.clone(),
-        pre,
+    Ok(Grants {
         environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         mounts,
         key_value_labels: decl.key_value_stores.clone().into(),
@@ -215,4 +260,38 @@ fn load_component(
         variables: Arc::new(variables),
         allowed_hosts: Arc::new(allowed_hosts),
     })
+}
+
+fn load_component(
+    linker: &Linker<InstanceState>,
+    compiler: &mut Compiler<'_>,
+    manifest: &Manifest,
+    decl: &ComponentDecl,
+    app_variables: &AppVariables,
+    state_dir: &Path,
+) -> Result<LoadedComponent> {
+    let source = &decl.source;
+    let component = compiler.compile(source)?;
+    let grants = grants(decl, app_variables, files::prepare(decl, &manifest.dir, state_dir)?)?;
+
+    let mut dependencies = Vec::new();
+    for dep in &decl.dependencies {
+        let dep_source = match &dep.source {
+            DependencySource::Component(id) => manifest.components[id].source.clone(),
+            DependencySource::Path(p) => p.clone(),
+        };
+        let dep_component = compiler
+            .compile(&dep_source)
+            .with_context(|| format!("dependencies.\"{}\"", dep.import))?;
+        dependencies.push((dep.clone(), dep_component, grants.inherited(&dep.inherit)));
+    }
+    let (linker, plans) = composition::link(compiler.engine, linker, &component, &dependencies)?;
+
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| anyhow!("{} cannot run on shop-host: {e}", source.display()))?;
+    let pre = ProxyPre::new(pre)
+        .map_err(|e| anyhow!("{} does not export wasi:http/incoming-handler: {e}", source.display()))?;
+
+    Ok(LoadedComponent { id: decl.id.clone(), pre, grants, dependencies: plans })
 }

@@ -220,7 +220,7 @@ impl App {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = match self.new_store(component) {
+        let mut store = match self.new_component_store(component) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(component = %component.id, "cannot prepare an instance: {e:#}");

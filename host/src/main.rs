@@ -7,6 +7,7 @@
 
 mod app;
 mod bindings;
+mod composition;
 mod files;
 mod http_trigger;
 mod key_value;

@@ -56,6 +56,43 @@ pub struct ComponentDecl {
     pub sqlite_databases: Vec<String>,
     pub allowed_outbound_hosts: Vec<Template>,
     pub variables: BTreeMap<String, Template>,
+    /// Imports satisfied by other components (Spin component dependencies).
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One `[component.x.dependencies]` entry: an import of `x`, satisfied by the
+/// export of the same name (or `export`) of another component.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    /// `pkg:ns/iface@version`, `pkg:ns/iface` (any version), or a whole
+    /// package `pkg:ns[@version]`.
+    pub import: String,
+    pub source: DependencySource,
+    pub export: Option<String>,
+    pub inherit: Inherit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependencySource {
+    /// Another component of this manifest, by id.
+    Component(String),
+    /// A component file, relative to the manifest.
+    Path(PathBuf),
+}
+
+/// Which of the parent's grants a dependency receives. Without any, it has
+/// only WASI clocks, random and io, as in Spin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherit {
+    pub key_value_stores: bool,
+    pub sqlite_databases: bool,
+    pub variables: bool,
+    pub allowed_outbound_hosts: bool,
+}
+
+impl Inherit {
+    pub const ALL: Inherit =
+        Inherit { key_value_stores: true, sqlite_databases: true, variables: true, allowed_outbound_hosts: true };
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +191,34 @@ struct RawComponent {
     #[serde(default)]
     #[allow(dead_code)]
     tool: Option<toml::Table>,
+    #[serde(default)]
+    dependencies_inherit_configuration: bool,
+    #[serde(default)]
+    dependencies: BTreeMap<String, RawDependency>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDependency {
+    component: Option<String>,
+    path: Option<String>,
+    version: Option<String>,
+    url: Option<String>,
+    #[allow(dead_code)]
+    digest: Option<String>,
+    #[allow(dead_code)]
+    registry: Option<String>,
+    #[allow(dead_code)]
+    package: Option<String>,
+    export: Option<String>,
+    inherit_configuration: Option<RawInherit>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawInherit {
+    All(bool),
+    Some(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -218,6 +283,25 @@ impl Manifest {
             let decl = component(&id, raw, &dir, &app_variables)
                 .map_err(|e| invalid(format!("[component.{id}] {e:#}")))?;
             components.insert(id, decl);
+        }
+
+        for decl in components.values() {
+            for dep in &decl.dependencies {
+                if let DependencySource::Component(target) = &dep.source {
+                    if !components.contains_key(target) {
+                        return Err(invalid(format!(
+                            "[component.{}] dependencies.\"{}\": component `{target}` is not defined",
+                            decl.id, dep.import
+                        )));
+                    }
+                    if *target == decl.id {
+                        return Err(invalid(format!(
+                            "[component.{}] dependencies.\"{}\": a component cannot depend on itself",
+                            decl.id, dep.import
+                        )));
+                    }
+                }
+            }
         }
 
         let mut http_triggers = Vec::new();
@@ -320,7 +404,14 @@ fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) 
             .with_context(|| format!("variables.{name}"))?;
         variables.insert(name, t);
     }
+    let mut dependencies = Vec::new();
+    for (import, raw_dep) in raw.dependencies {
+        let dep = dependency(&import, raw_dep, dir, raw.dependencies_inherit_configuration)
+            .with_context(|| format!("dependencies.\"{import}\""))?;
+        dependencies.push(dep);
+    }
     Ok(ComponentDecl {
+        dependencies,
         id: id.to_string(),
         source,
         files,
@@ -330,6 +421,53 @@ fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) 
         allowed_outbound_hosts,
         variables,
     })
+}
+
+fn dependency(import: &str, raw: RawDependency, dir: &Path, inherit_all: bool) -> Result<Dependency> {
+    check_import_name(import)?;
+    let source = match (raw.component, raw.path, raw.version, raw.url) {
+        (Some(c), None, None, None) => DependencySource::Component(c),
+        (None, Some(p), None, None) => DependencySource::Path(dir.join(p)),
+        (None, None, Some(_), None) => bail!("registry dependencies are not supported by shop-host; use `path` or `component`"),
+        (None, None, None, Some(u)) => bail!("dependencies from a URL ({u}) are not supported by shop-host; use `path` or `component`"),
+        _ => bail!("give exactly one of `component` or `path`"),
+    };
+    if raw.export.is_some() && !import.contains('/') {
+        bail!("`export` needs an interface import (`pkg:ns/iface`), not a whole package");
+    }
+    let inherit = match raw.inherit_configuration {
+        None if inherit_all => Inherit::ALL,
+        None | Some(RawInherit::All(false)) => Inherit::default(),
+        Some(RawInherit::All(true)) => Inherit::ALL,
+        Some(RawInherit::Some(list)) => {
+            let mut inherit = Inherit::default();
+            for item in list {
+                match item.as_str() {
+                    "key_value_stores" => inherit.key_value_stores = true,
+                    "sqlite_databases" => inherit.sqlite_databases = true,
+                    "variables" => inherit.variables = true,
+                    "allowed_outbound_hosts" => inherit.allowed_outbound_hosts = true,
+                    other => bail!(
+                        "inherit_configuration: `{other}` is not one of key_value_stores, sqlite_databases, variables, allowed_outbound_hosts"
+                    ),
+                }
+            }
+            inherit
+        }
+    };
+    Ok(Dependency { import: import.to_string(), source, export: raw.export, inherit })
+}
+
+/// `ns:pkg`, `ns:pkg@1.2.3`, `ns:pkg/iface` or `ns:pkg/iface@1.2.3`.
+fn check_import_name(name: &str) -> Result<()> {
+    let (base, _version) = name.split_once('@').unwrap_or((name, ""));
+    let (package, iface) = base.split_once('/').unwrap_or((base, ""));
+    let ok = package.split_once(':').is_some_and(|(ns, pkg)| !ns.is_empty() && !pkg.is_empty())
+        && !iface.contains('/');
+    if !ok {
+        bail!("`{name}` is not an import name like `ns:pkg/interface@1.0.0`");
+    }
+    Ok(())
 }
 
 /// Spin's rule for variable names: lowercase ASCII letters, digits and
@@ -436,6 +574,39 @@ source = "target/hidden.wasm"
     fn wrong_manifest_version_is_refused() {
         let err = parse(&MINIMAL.replace("spin_manifest_version = 2", "spin_manifest_version = 1")).unwrap_err();
         assert!(format!("{err:#}").contains("version 2"), "{err:#}");
+    }
+
+    #[test]
+    fn dependencies_are_read_with_their_inheritance() {
+        let text = MINIMAL.replace(
+            "[component.hidden]",
+            "[component.api.dependencies]\n\"shop:catalog/catalog@0.1.0\" = { component = \"hidden\", inherit_configuration = [\"sqlite_databases\"] }\n\"shop:tax\" = { path = \"tax.wasm\", inherit_configuration = true }\n[component.hidden]",
+        );
+        let m = parse(&text).unwrap();
+        let deps = &m.components["api"].dependencies;
+        let catalog = deps.iter().find(|d| d.import == "shop:catalog/catalog@0.1.0").unwrap();
+        assert_eq!(catalog.source, DependencySource::Component("hidden".into()));
+        assert!(catalog.inherit.sqlite_databases && !catalog.inherit.key_value_stores);
+        let tax = deps.iter().find(|d| d.import == "shop:tax").unwrap();
+        assert_eq!(tax.source, DependencySource::Path("/app/tax.wasm".into()));
+        assert_eq!(tax.inherit, Inherit::ALL);
+    }
+
+    #[test]
+    fn dependency_mistakes_are_refused() {
+        for (dep, problem) in [
+            ("{ component = \"nope\" }", "component `nope` is not defined"),
+            ("{ component = \"api\" }", "cannot depend on itself"),
+            ("{ version = \"1.0.0\" }", "registry dependencies"),
+            ("{ component = \"hidden\", inherit_configuration = [\"files\"] }", "`files`"),
+        ] {
+            let text = MINIMAL.replace(
+                "[component.hidden]",
+                &format!("[component.api.dependencies]\n\"shop:catalog/catalog\" = {dep}\n[component.hidden]"),
+            );
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(problem), "{dep}: {err}");
+        }
     }
 
     #[test]

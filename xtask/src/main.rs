@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod conformance;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
 const WASM_PACKAGES: &[&str] = &[
-    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "probe",
+    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "probe", "consumer",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Some("build") => build().map(|_| ()),
         Some("up") => up(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10)),
         Some("conformance") => run_conformance(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
@@ -39,6 +41,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   build                 build the components (wasm32-wasip2) and a release shop-host
   up                    build, then serve the shop on http://127.0.0.1:3000
   test                  build, then run every test
+  bench                 build, then measure the shop through shop-host with wrk
   conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
 
 fn root() -> PathBuf {
@@ -107,7 +110,7 @@ fn build() -> Result<Built> {
     run(&mut wasm)?;
     // The same package set as `test` below, so dependencies are built once
     // with one set of features.
-    run(cargo().args(["build", "--release", "--workspace", "--exclude", "probe"]))?;
+    run(cargo().args(["build", "--release", "--workspace", "--exclude", "probe", "--exclude", "consumer"]))?;
 
     // spin.toml names components by their path under the repo's own
     // target/ (where `spin build` puts them); when cargo builds elsewhere,
@@ -147,7 +150,7 @@ fn test(extra: &[String]) -> Result {
     // Release, so tests reuse the artifacts `build` just made instead of
     // compiling wasmtime a second time in debug.
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--workspace", "--exclude", "probe", "--no-fail-fast"])
+    cmd.args(["test", "--release", "--workspace", "--exclude", "probe", "--exclude", "consumer", "--no-fail-fast"])
         .env("SHOP_HOST_BIN", &built.host)
         .env("SHOP_ROOT", root());
     // The components' domain tests run natively too.

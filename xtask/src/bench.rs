@@ -1,0 +1,235 @@
+//! `cargo xtask bench`: throughput and latency of the shop through
+//! shop-host, measured with wrk on 127.0.0.1, each figure next to baselines
+//! measured in the same run on the same machine:
+//!
+//! - `native hello`: a plain Rust HTTP server answering a constant, the
+//!   ceiling of what loopback and wrk allow here;
+//! - `wasm hello`: a component that does no I/O, through the same host, the
+//!   host's own per-request cost (instantiate, route, headers, log).
+//!
+//! Machines are shared and noisy, so the ratios are what to compare between
+//! runs, not the absolute numbers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::Result;
+
+/// One wrk run's figures.
+struct Measure {
+    requests_per_sec: f64,
+    p50: String,
+    p99: String,
+    errors: u64,
+}
+
+pub fn run(host_bin: &Path, root: &Path, seconds: u32) -> Result {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|_| "wrk is needed: install it with `sudo apt-get install wrk` (Debian/Ubuntu)".to_string())?;
+
+    let work = std::env::temp_dir().join(format!("shop-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let hello_manifest = work.join("hello.toml");
+    std::fs::write(
+        &hello_manifest,
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"hello\"\n[[trigger.http]]\nroute = \"/hello\"\ncomponent = \"hello\"\n[component.hello]\nsource = {:?}\n",
+            root.join("target/wasm32-wasip2/release/probe.wasm")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+
+    let native = native_hello()?;
+    let mut hello = Host::start(host_bin, &hello_manifest, &work.join("hello-state"), &[])?;
+    let mut shop = Host::start(
+        host_bin,
+        &root.join("spin.toml"),
+        &work.join("shop-state"),
+        &["--variable", "admin_token=bench"],
+    )?;
+    // Warm the catalog's seed and a cart before measuring.
+    let sku = first_sku(&shop.base)?;
+    http_post(&shop.base, "/api/carts/bench/items", &format!("{{\"sku\":\"{sku}\",\"quantity\":1}}"))?;
+
+    let targets = [
+        ("native hello (baseline)", format!("http://{native}/")),
+        ("wasm hello through shop-host", format!("{}/hello", hello.base)),
+        ("GET /api/products/{sku} (SQLite)", format!("{}/api/products/{sku}", shop.base)),
+        ("GET /api/carts/{id} (key-value)", format!("{}/api/carts/bench", shop.base)),
+    ];
+    println!("wrk -t1, {seconds}s per run, 127.0.0.1, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("{:<36} {:>6} {:>11} {:>10} {:>10} {:>8} {:>9}", "target", "conns", "req/s", "p50", "p99", "errors", "vs hello");
+    for connections in [1, 8] {
+        let mut hello_rps = None;
+        for (name, url) in &targets {
+            let m = wrk(url, connections, seconds)?;
+            let ratio = match hello_rps {
+                Some(h) if !name.contains("hello") => format!("{:.2}x", m.requests_per_sec / h),
+                _ => "-".to_string(),
+            };
+            if name.starts_with("wasm hello") {
+                hello_rps = Some(m.requests_per_sec);
+            }
+            println!(
+                "{:<36} {:>6} {:>11.0} {:>10} {:>10} {:>8} {:>9}",
+                name, connections, m.requests_per_sec, m.p50, m.p99, m.errors, ratio
+            );
+        }
+    }
+    println!("shop-host resident memory after the runs: {} (shop), {} (hello)", shop.rss(), hello.rss());
+    hello.stop();
+    shop.stop();
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn wrk(url: &str, connections: u32, seconds: u32) -> Result<Measure> {
+    let out = Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", url])
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_string)
+    };
+    let requests_per_sec = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("unexpected wrk output:\n{text}"))?;
+    let errors = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Measure {
+        requests_per_sec,
+        p50: field("50%").unwrap_or_default(),
+        p99: field("99%").unwrap_or_default(),
+        errors,
+    })
+}
+
+/// The baseline: one thread per connection, keep-alive, a constant answer.
+fn native_hello() -> Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve_hello(stream));
+        }
+    });
+    Ok(addr)
+}
+
+fn serve_hello(stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        // Read one request head; the benchmark sends no bodies.
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello";
+        if writer.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
+struct Host {
+    child: Child,
+    base: String,
+}
+
+impl Host {
+    fn start(bin: &Path, manifest: &Path, state: &Path, args: &[&str]) -> Result<Host> {
+        let mut child = Command::new(bin)
+            .args(["up", "--from"])
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .args(args)
+            // Per-request log lines would measure the terminal, not the host.
+            .env("SHOP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err(format!("shop-host exited before serving {}", manifest.display()));
+            }
+            if let Some(url) = line.trim().strip_prefix("Serving ") {
+                let base = url.to_string();
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = out.read_to_end(&mut sink);
+                });
+                return Ok(Host { child, base });
+            }
+        }
+    }
+
+    fn rss(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l[6..].trim().to_string()))
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(base: &str, request: String) -> Result<String> {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+fn http_post(base: &str, path: &str, body: &str) -> Result<String> {
+    http(
+        base,
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn first_sku(base: &str) -> Result<String> {
+    let text = http(base, "GET /api/products?per_page=1 HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n".into())?;
+    let key = "\"sku\":\"";
+    let start = text.find(key).ok_or_else(|| format!("no product in {text}"))? + key.len();
+    let end = text[start..].find('"').ok_or("malformed product")? + start;
+    Ok(text[start..end].to_string())
+}
