@@ -19,7 +19,9 @@ use crate::files::{self, Mount};
 use crate::key_value::{self, KeyValueState, KeyValueStores};
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, DependencySource, Inherit, Manifest};
+use crate::bindings::redis_trigger::RedisTriggerPre;
 use crate::outbound_http::{AllowedHosts, OutboundHttp};
+use crate::redis::{self, Brokers, RedisState};
 use crate::routes::Router;
 use crate::sqlite::{self, SqliteDatabases, SqliteState};
 use crate::variables::{self, AppVariables, VariablesState};
@@ -31,6 +33,8 @@ pub struct Options {
     /// `--variable name=value`.
     pub variables: BTreeMap<String, String>,
     pub limits: Limits,
+    /// `--redis URL`: one Redis server for every Redis address of the app.
+    pub redis: Option<String>,
 }
 
 pub struct App {
@@ -40,6 +44,10 @@ pub struct App {
     components: HashMap<String, LoadedComponent>,
     key_value: Arc<KeyValueStores>,
     sqlite: Arc<SqliteDatabases>,
+    pub brokers: Arc<Brokers>,
+    /// `(address, channel, component)` of every Redis trigger, rendered.
+    pub redis_triggers: Vec<(String, String, String)>,
+    engine: Engine,
 }
 
 /// What an instance may use: its manifest entry's grants, rendered.
@@ -71,7 +79,10 @@ impl Grants {
 /// One component, compiled and linked, with what its manifest entry grants.
 pub struct LoadedComponent {
     pub id: String,
-    pub(crate) pre: ProxyPre<InstanceState>,
+    /// Present when an HTTP trigger names the component.
+    pub(crate) http: Option<ProxyPre<InstanceState>>,
+    /// Present when a Redis trigger names the component.
+    pub(crate) redis: Option<RedisTriggerPre<InstanceState>>,
     grants: Grants,
     dependencies: Option<Arc<[LoadedDependency]>>,
 }
@@ -86,6 +97,7 @@ pub struct InstanceState {
     key_value: KeyValueState,
     sqlite: SqliteState,
     variables: VariablesState,
+    redis: RedisState,
     dependencies: Dependencies,
     limits: StoreLimits,
 }
@@ -117,6 +129,7 @@ fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     key_value::add_to_linker(&mut linker, |s| &mut s.key_value)?;
     sqlite::add_to_linker(&mut linker, |s| &mut s.sqlite)?;
     variables::add_to_linker(&mut linker, |s| &mut s.variables)?;
+    redis::add_to_linker(&mut linker, |s| &mut s.redis)?;
     Ok(linker)
 }
 
@@ -152,15 +165,44 @@ impl App {
         let served: Vec<&ComponentDecl> = manifest
             .components
             .values()
-            .filter(|c| manifest.http_triggers.iter().any(|t| t.component == c.id))
+            .filter(|c| {
+                manifest.http_triggers.iter().any(|t| t.component == c.id)
+                    || manifest.redis_triggers.iter().any(|t| t.component == c.id)
+            })
             .collect();
 
         let mut components = HashMap::new();
         for decl in &served {
-            let loaded = load_component(&linker, &mut compiler, manifest, decl, &app_variables, &options.state_dir)
-                .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
+            let triggers = Triggers {
+                http: manifest.http_triggers.iter().any(|t| t.component == decl.id),
+                redis: manifest.redis_triggers.iter().any(|t| t.component == decl.id),
+            };
+            let loaded =
+                load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, &options.state_dir)
+                    .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
             components.insert(decl.id.clone(), loaded);
         }
+
+        // Addresses nobody chose (variable defaults) are served by the
+        // embedded broker; see `redis::Brokers`.
+        let mut embedded_addresses = std::collections::HashSet::new();
+        let mut redis_triggers = Vec::new();
+        for t in &manifest.redis_triggers {
+            let address = t.address.render(&app_variables)?;
+            if t.address.only_defaults(&app_variables) {
+                embedded_addresses.insert(address.clone());
+            }
+            redis_triggers.push((address, t.channel.clone(), t.component.clone()));
+        }
+        for decl in manifest.components.values() {
+            for template in decl.variables.values() {
+                let value = template.render(&app_variables)?;
+                if value.starts_with("redis://") && template.only_defaults(&app_variables) {
+                    embedded_addresses.insert(value);
+                }
+            }
+        }
+        let brokers = Brokers::new(options.redis.as_deref(), embedded_addresses)?;
 
         let key_value = KeyValueStores::open(
             &options.state_dir.join("key_value"),
@@ -192,6 +234,9 @@ impl App {
             components,
             key_value: Arc::new(key_value),
             sqlite: Arc::new(sqlite),
+            brokers: Arc::new(brokers),
+            redis_triggers,
+            engine,
         }))
     }
 
@@ -231,12 +276,11 @@ impl App {
             key_value: KeyValueState::new(self.key_value.clone(), grants.key_value_labels.clone()),
             sqlite: SqliteState::new(self.sqlite.clone(), grants.sqlite_labels.clone()),
             variables: VariablesState::new(grants.variables.clone()),
+            redis: RedisState::new(self.brokers.clone(), grants.allowed_hosts.clone()),
             dependencies: Dependencies::new(dependencies),
             limits: self.limits.store_limits(),
         };
-        let engine = self.components.values().next().map(|c| c.pre.engine().clone());
-        let engine = engine.ok_or_else(|| anyhow!("the app has no component"))?;
-        let mut store = Store::new(&engine, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         self.limits.arm(&mut store);
         Ok(store)
@@ -262,11 +306,19 @@ fn grants(decl: &ComponentDecl, app_variables: &AppVariables, mounts: Vec<Mount>
     })
 }
 
+/// Which triggers name a component, so which exports it must have.
+#[derive(Clone, Copy)]
+struct Triggers {
+    http: bool,
+    redis: bool,
+}
+
 fn load_component(
     linker: &Linker<InstanceState>,
     compiler: &mut Compiler<'_>,
     manifest: &Manifest,
     decl: &ComponentDecl,
+    triggers: Triggers,
     app_variables: &AppVariables,
     state_dir: &Path,
 ) -> Result<LoadedComponent> {
@@ -290,8 +342,16 @@ fn load_component(
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| anyhow!("{} cannot run on shop-host: {e}", source.display()))?;
-    let pre = ProxyPre::new(pre)
+    let http = triggers
+        .http
+        .then(|| ProxyPre::new(pre.clone()))
+        .transpose()
         .map_err(|e| anyhow!("{} does not export wasi:http/incoming-handler: {e}", source.display()))?;
+    let redis = triggers
+        .redis
+        .then(|| RedisTriggerPre::new(pre))
+        .transpose()
+        .map_err(|e| anyhow!("{} does not export fermyon:spin/inbound-redis: {e}", source.display()))?;
 
-    Ok(LoadedComponent { id: decl.id.clone(), pre, grants, dependencies: plans })
+    Ok(LoadedComponent { id: decl.id.clone(), http, redis, grants, dependencies: plans })
 }

@@ -23,3 +23,25 @@ pub mod sqlite3 {
         },
     });
 }
+
+/// Outbound Redis talks to a server, so its host functions are async.
+pub mod redis {
+    wasmtime::component::bindgen!({
+        path: "wit/fermyon-spin",
+        world: "fermyon:spin/redis-host",
+        imports: { default: async | tracing },
+        require_store_data_send: true,
+        with: {
+            "fermyon:spin/redis.connection": crate::redis::OpenConnection,
+        },
+    });
+}
+
+/// The Redis trigger's export.
+pub mod redis_trigger {
+    wasmtime::component::bindgen!({
+        path: "wit/fermyon-spin-redis-trigger",
+        world: "fermyon:spin/redis-trigger",
+        exports: { default: async },
+    });
+}

@@ -239,7 +239,9 @@ impl App {
                 return error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("unreadable request: {e}"));
             }
         };
-        let pre = component.pre.clone();
+        let Some(pre) = component.http.clone() else {
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "host_error", "component has no HTTP export");
+        };
         let id = component.id.clone();
         // The guest runs in its own task: it may keep streaming the body
         // after the head of the response has gone out.

@@ -14,6 +14,7 @@ mod key_value;
 mod limits;
 mod manifest;
 mod outbound_http;
+mod redis;
 mod routes;
 mod sqlite;
 mod variables;
@@ -59,6 +60,11 @@ struct UpArgs {
     /// Longest time a component may work on one request, in seconds.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
+    /// A Redis server (`redis://host:port`) for every Redis address of the
+    /// app. Without it, addresses the user did not set are served by the
+    /// embedded broker.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -94,6 +100,7 @@ fn up(args: UpArgs) -> Result<()> {
             request_timeout: Duration::from_secs(args.request_timeout_secs),
             ..limits::Limits::default()
         },
+        redis: args.redis.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -108,6 +115,13 @@ fn up(args: UpArgs) -> Result<()> {
         for route in app.router.routes() {
             println!("  {}: http://{addr}{}", route.component, route.pattern.raw());
         }
+        if !app.redis_triggers.is_empty() {
+            println!("Redis channels:");
+            for (address, channel, component) in &app.redis_triggers {
+                println!("  {component}: {channel} ({})", app.brokers.describe(address));
+            }
+        }
+        redis::trigger::start(&app)?;
         http_trigger::serve(app, listener, shutdown_signal()).await
     })
 }

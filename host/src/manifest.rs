@@ -22,7 +22,17 @@ pub struct Manifest {
     pub name: String,
     pub variables: BTreeMap<String, VariableDecl>,
     pub http_triggers: Vec<HttpTrigger>,
+    pub redis_triggers: Vec<RedisTrigger>,
     pub components: BTreeMap<String, ComponentDecl>,
+}
+
+/// A `[[trigger.redis]]`: messages on `channel` go to `component`.
+#[derive(Debug, Clone)]
+pub struct RedisTrigger {
+    /// The trigger's `address`, or `[application.trigger.redis] address`.
+    pub address: Template,
+    pub channel: String,
+    pub component: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -134,8 +144,30 @@ struct RawApplication {
     description: Option<String>,
     /// Trigger-wide settings such as `[application.trigger.redis]`.
     #[serde(default)]
+    trigger: RawApplicationTriggers,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApplicationTriggers {
+    redis: Option<RawRedisSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisSettings {
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisTrigger {
+    #[serde(default)]
     #[allow(dead_code)]
-    trigger: Option<toml::Table>,
+    id: Option<String>,
+    channel: String,
+    component: String,
+    address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +337,8 @@ impl Manifest {
         }
 
         let mut http_triggers = Vec::new();
+        let mut redis_triggers = Vec::new();
+        let app_redis_address = raw.application.trigger.redis.map(|r| r.address);
         for (kind, triggers) in raw.trigger {
             match kind.as_str() {
                 "http" => {
@@ -316,6 +350,17 @@ impl Manifest {
                         http_triggers.push(
                             http_trigger(raw, &components).map_err(|e| invalid(format!("{at}: {e:#}")))?,
                         );
+                    }
+                }
+                "redis" => {
+                    for (i, table) in triggers.into_iter().enumerate() {
+                        let at = format!("[[trigger.redis]] #{}", i + 1);
+                        let raw: RawRedisTrigger = toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| invalid(format!("{at}: {}", e.message())))?;
+                        let trigger = redis_trigger(raw, app_redis_address.as_deref(), &components, &app_variables)
+                            .map_err(|e| invalid(format!("{at}: {e:#}")))?;
+                        redis_triggers.push(trigger);
                     }
                 }
                 other => {
@@ -332,6 +377,7 @@ impl Manifest {
             name: raw.application.name,
             variables: raw.variables,
             http_triggers,
+            redis_triggers,
             components,
         })
     }
@@ -358,6 +404,28 @@ fn http_trigger(raw: RawHttpTrigger, components: &BTreeMap<String, ComponentDecl
         bail!("component `{}` is not defined (no [component.{}])", raw.component, raw.component);
     }
     Ok(HttpTrigger { route, component: raw.component })
+}
+
+fn redis_trigger(
+    raw: RawRedisTrigger,
+    app_address: Option<&str>,
+    components: &BTreeMap<String, ComponentDecl>,
+    app_variables: &[String],
+) -> Result<RedisTrigger> {
+    let address = raw
+        .address
+        .as_deref()
+        .or(app_address)
+        .ok_or_else(|| anyhow::anyhow!("no `address`, and no [application.trigger.redis] address"))?;
+    let address = Template::parse(address).context("address")?;
+    address.check_references(app_variables).context("address")?;
+    if raw.channel.is_empty() {
+        bail!("`channel` is empty");
+    }
+    if !components.contains_key(&raw.component) {
+        bail!("component `{}` is not defined (no [component.{}])", raw.component, raw.component);
+    }
+    Ok(RedisTrigger { address, channel: raw.channel, component: raw.component })
 }
 
 fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) -> Result<ComponentDecl> {

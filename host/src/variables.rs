@@ -62,6 +62,21 @@ impl Template {
         Ok(())
     }
 
+    /// Whether the template refers to variables and every one of them has
+    /// its manifest default: nobody chose this value.
+    pub fn only_defaults(&self, values: &AppVariables) -> bool {
+        let mut names = self.parts.iter().filter_map(|p| match p {
+            Part::Variable(n) => Some(n),
+            Part::Literal(_) => None,
+        });
+        let mut any = false;
+        let all = names.all(|n| {
+            any = true;
+            values.defaulted.contains(n)
+        });
+        any && all
+    }
+
     pub fn render(&self, values: &AppVariables) -> Result<String> {
         let mut out = String::new();
         for part in &self.parts {
@@ -81,6 +96,8 @@ impl Template {
 #[derive(Debug, Clone, Default)]
 pub struct AppVariables {
     values: BTreeMap<String, String>,
+    /// Names whose value is the manifest default (nobody set it).
+    defaulted: std::collections::BTreeSet<String>,
 }
 
 impl AppVariables {
@@ -95,12 +112,16 @@ impl AppVariables {
             }
         }
         let mut values = BTreeMap::new();
+        let mut defaulted = std::collections::BTreeSet::new();
         for (name, decl) in declared {
-            let value = given
+            let set = given
                 .get(name)
                 .cloned()
-                .or_else(|| env(&format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())))
-                .or_else(|| decl.default.clone());
+                .or_else(|| env(&format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())));
+            if set.is_none() && decl.default.is_some() {
+                defaulted.insert(name.clone());
+            }
+            let value = set.or_else(|| decl.default.clone());
             match value {
                 Some(v) => {
                     values.insert(name.clone(), v);
@@ -112,7 +133,7 @@ impl AppVariables {
                 None => {}
             }
         }
-        Ok(AppVariables { values })
+        Ok(AppVariables { values, defaulted })
     }
 }
 
@@ -174,6 +195,17 @@ mod tests {
     fn undeclared_given_variable_is_an_error() {
         let given = BTreeMap::from([("nope".to_string(), "x".to_string())]);
         assert!(AppVariables::resolve(&BTreeMap::new(), &given, |_| None).is_err());
+    }
+
+    #[test]
+    fn a_template_knows_whether_only_defaults_made_it() {
+        let d = decls(&[("addr", Some("redis://127.0.0.1:6379"), false), ("other", Some("x"), false)]);
+        let given = BTreeMap::from([("other".to_string(), "set".to_string())]);
+        let v = AppVariables::resolve(&d, &given, |_| None).unwrap();
+        assert!(Template::parse("{{ addr }}").unwrap().only_defaults(&v));
+        assert!(!Template::parse("{{ other }}").unwrap().only_defaults(&v));
+        assert!(!Template::parse("{{ addr }}{{ other }}").unwrap().only_defaults(&v));
+        assert!(!Template::parse("redis://literal").unwrap().only_defaults(&v));
     }
 
     #[test]

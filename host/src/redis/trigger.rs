@@ -1,0 +1,57 @@
+//! The Redis trigger: every message published on a trigger's channel is
+//! handed to a fresh instance of its component (`handle-message`), each in a
+//! task of its own so a slow message does not hold up the next.
+//!
+//! A message whose handler fails is logged and dropped, as Spin does:
+//! pub/sub has no redelivery, so the services keep their own dead letters.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::App;
+
+/// Subscribes every Redis trigger of the app; returns once subscribed (the
+/// subscriptions then run for as long as the process).
+pub fn start(app: &Arc<App>) -> anyhow::Result<()> {
+    for (address, channel, component) in app.redis_triggers.clone() {
+        let broker = app.brokers.for_address(&address).map_err(anyhow::Error::msg)?;
+        let mut messages = broker.subscribe(&channel);
+        let app = app.clone();
+        tokio::spawn(async move {
+            while let Some(message) = messages.recv().await {
+                let app = app.clone();
+                let channel = channel.clone();
+                let component = component.clone();
+                tokio::spawn(async move { app.deliver(&component, &channel, message).await });
+            }
+        });
+    }
+    Ok(())
+}
+
+impl App {
+    async fn deliver(self: &Arc<Self>, component_id: &str, channel: &str, message: Vec<u8>) {
+        let started = Instant::now();
+        let outcome = async {
+            let component = self.component(component_id).ok_or_else(|| anyhow::anyhow!("no such component"))?;
+            let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("no Redis export"))?;
+            let mut store = self.new_component_store(component)?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            instance
+                .fermyon_spin_inbound_redis()
+                .call_handle_message(&mut store, &message)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                .map_err(|e| anyhow::anyhow!("handler answered {e:?}"))
+        }
+        .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(()) => tracing::info!(target: "shop_host::request", "REDIS {channel} -> {component_id} ok {ms:.3}ms"),
+            Err(e) => tracing::warn!(
+                target: "shop_host::request",
+                "REDIS {channel} -> {component_id} failed {ms:.3}ms: {e:#}"
+            ),
+        }
+    }
+}
