@@ -2,7 +2,9 @@
 //! the JSON error shape (SPEC §8), reading and parsing request bodies, routing,
 //! query strings, the admin check, money and sku rules, ids and timestamps.
 
+pub mod address;
 pub mod auth;
+pub mod digest;
 pub mod error;
 pub mod id;
 pub mod money;
@@ -10,9 +12,12 @@ pub mod query;
 pub mod request;
 pub mod router;
 pub mod sku;
+pub mod tax;
 pub mod time;
 
+pub use address::{Address, destination_country, is_eu_member, normalize_country};
 pub use auth::require_admin;
+pub use digest::sha256_hex;
 pub use error::{ApiError, json_response};
 pub use money::{Currency, Money, MoneyError};
 pub use query::Query;

@@ -1,0 +1,170 @@
+//! The orders' HTTP API: routes to the domain and the store, JSON in and out.
+//!
+//! Public (SPEC §3):
+//! - `GET /api/orders/{id}` → the order, with its `history`
+//! - `GET /api/orders?customer=<customer id or email>&page=&per_page=` →
+//!   `{orders, total, page, per_page}`, newest first
+//! - `POST /api/orders/{id}/cancel` `{"reason"?}` → the cancelled order
+//!
+//! Admin (`Authorization: Bearer <admin_token>`), for operators and tests:
+//! - `POST /api/orders` → 201 with the new order, 200 with the existing one
+//!   when the same `id` is created again with the same content
+//! - `POST /api/orders/{id}/status` `{"status", "reason"?}` → the order
+//!
+//! Services do not use the admin routes: checkout creates orders and the event
+//! consumers move them through the `shop:orders/orders` WIT interface
+//! (export.rs), over the same domain and store code.
+
+use shop_shared::{
+    Address, ApiError, JsonBody, Query, Router, json_response, now_millis, read_request,
+    require_admin,
+};
+use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
+
+use crate::domain::{
+    Created, Customer, DEFAULT_PER_PAGE, LineDraft, Millis, OrderDraft, OrdersError, PageRequest,
+    Status, TotalsDraft, normalize_reason,
+};
+use crate::store::OrdersStore;
+
+#[derive(Clone, Copy)]
+enum Route {
+    ListOrders,
+    CreateOrder,
+    GetOrder,
+    CancelOrder,
+    SetStatus,
+}
+
+fn router() -> Router<Route> {
+    Router::new()
+        .route(Method::Get, "/api/orders", Route::ListOrders)
+        .route(Method::Post, "/api/orders", Route::CreateOrder)
+        .route(Method::Get, "/api/orders/:id", Route::GetOrder)
+        .route(Method::Post, "/api/orders/:id/cancel", Route::CancelOrder)
+        .route(Method::Post, "/api/orders/:id/status", Route::SetStatus)
+}
+
+pub fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+    let request = read_request(incoming)?;
+    let (route, params) = router().resolve(request.method(), request.path())?;
+    match route {
+        Route::ListOrders => list_orders(&request),
+        Route::CreateOrder => create_order(&request),
+        Route::GetOrder => {
+            let order = OrdersStore::open()?.order(params.get("id"))?;
+            Ok(json_response(200, &order))
+        }
+        Route::CancelOrder => cancel_order(&request, params.get("id")),
+        Route::SetStatus => set_status(&request, params.get("id")),
+    }
+}
+
+/// `GET /api/orders?customer=&page=&per_page=`
+fn list_orders(request: &Request) -> Result<Response, ApiError> {
+    let query = Query::parse(request.query());
+    let customer = Customer::parse(query.get("customer"))?;
+    let page = PageRequest::new(
+        page_number(&query, "page", 1)?,
+        page_number(&query, "per_page", DEFAULT_PER_PAGE)?,
+    )?;
+    let page = OrdersStore::open()?.orders_for(&customer, page)?;
+    Ok(json_response(200, &page))
+}
+
+/// A positive whole number, or `default` when absent or blank.
+fn page_number(query: &Query, name: &str, default: u32) -> Result<u32, OrdersError> {
+    match query.get(name).map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text.parse().map_err(|_| {
+            OrdersError::InvalidQuery(format!("{name} must be a whole number, got {text:?}"))
+        }),
+    }
+}
+
+/// `POST /api/orders` (admin): the fields of `shop:orders/orders.new-order`,
+/// snake_case, totals as `{"items", "shipping", "tax", "grand_total",
+/// "currency"}` in minor units, line amounts as money objects.
+fn create_order(request: &Request) -> Result<Response, ApiError> {
+    require_admin(request)?;
+    let body = JsonBody::parse(request.body())?;
+    let draft = OrderDraft {
+        id: body.optional("id")?,
+        customer_id: body.optional("customer_id")?,
+        email: body.required("email")?,
+        lines: body.required::<Vec<LineDraft>>("lines")?,
+        totals: body.required::<TotalsDraft>("totals")?,
+        address: body.required::<Address>("address")?,
+        shipping: body.required("shipping")?,
+        payment_authorization_id: body.required("payment_authorization_id")?,
+        reservation_id: body.required("reservation_id")?,
+        checkout_id: body.optional("checkout_id")?,
+    };
+    let (id, content) = draft.validate()?;
+    let (order, created) = OrdersStore::open()?.create(id, content, Millis(now_millis()))?;
+    let status = match created {
+        Created::New => 201,
+        Created::Existing => 200,
+    };
+    Ok(json_response(status, &order))
+}
+
+/// `POST /api/orders/{id}/cancel` with an optional `{"reason": "..."}`; an
+/// empty body is no reason.
+fn cancel_order(request: &Request, id: &str) -> Result<Response, ApiError> {
+    let reason = if request.body().iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        JsonBody::parse(request.body())?.optional("reason")?
+    };
+    transition(id, Status::Cancelled, reason)
+}
+
+/// `POST /api/orders/{id}/status` (admin) `{"status": "paid", "reason"?}`
+fn set_status(request: &Request, id: &str) -> Result<Response, ApiError> {
+    require_admin(request)?;
+    let body = JsonBody::parse(request.body())?;
+    let status = Status::parse(&body.required::<String>("status")?)?;
+    transition(id, status, body.optional("reason")?)
+}
+
+fn transition(id: &str, to: Status, reason: Option<String>) -> Result<Response, ApiError> {
+    let reason = normalize_reason(reason)?;
+    let order = OrdersStore::open()?.transition(id, to, reason, Millis(now_millis()))?;
+    Ok(json_response(200, &order))
+}
+
+impl From<OrdersError> for ApiError {
+    fn from(error: OrdersError) -> Self {
+        let message = error.to_string();
+        match error {
+            OrdersError::OrderNotFound(id) => {
+                ApiError::not_found("order_not_found", message).with("id", id)
+            }
+            OrdersError::InvalidOrder { field, .. } => {
+                ApiError::unprocessable("invalid_order", message).with("field", field)
+            }
+            OrdersError::InvalidAddress(error) => error,
+            OrdersError::InvalidStatus(_) => {
+                ApiError::unprocessable("invalid_status", message).with("field", "status")
+            }
+            OrdersError::InvalidReason(_) => {
+                ApiError::unprocessable("invalid_request", message).with("field", "reason")
+            }
+            OrdersError::InvalidQuery(_) => ApiError::bad_request("invalid_query", message),
+            OrdersError::IllegalTransition { from, to } => {
+                ApiError::conflict("illegal_transition", message)
+                    .with("status", from.as_str())
+                    .with("requested", to.as_str())
+            }
+            OrdersError::OrderConflict(id) => {
+                ApiError::conflict("order_conflict", message).with("id", id)
+            }
+            OrdersError::Unavailable(_) => ApiError::unavailable("orders_unavailable", message),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The flat tax's HTTP API: the same routes and shapes as the `tax`
+//! component's, so that either can serve `/api/tax/...`.
+
+use shop_shared::tax::{TaxRequest, TaxRule};
+use shop_shared::{ApiError, JsonBody, Router, json_response, read_request};
+use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
+
+use crate::config;
+
+#[derive(Clone, Copy)]
+enum Route {
+    Quote,
+}
+
+fn router() -> Router<Route> {
+    Router::new().route(Method::Post, "/api/tax/quote", Route::Quote)
+}
+
+pub fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+    let request = read_request(incoming)?;
+    let (route, _) = router().resolve(request.method(), request.path())?;
+    match route {
+        Route::Quote => quote(&request),
+    }
+}
+
+/// `POST /api/tax/quote`: as the `tax` component's, at the configured rate.
+fn quote(request: &Request) -> Result<Response, ApiError> {
+    let request = TaxRequest::from_body(&JsonBody::parse(request.body())?)?;
+    let rate = config::rate()?;
+    Ok(json_response(200, &request.quote(rate, TaxRule::Flat)?))
+}
