@@ -11,7 +11,7 @@ mod conformance;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
 const WASM_PACKAGES: &[&str] = &[
-    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "checkout", "probe", "consumer", "listener",
+    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "checkout", "fulfillment", "notifications", "admin", "probe", "consumer", "listener",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEV_ADMIN_TOKEN: &str = "dev-admin-token";

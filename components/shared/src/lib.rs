@@ -4,10 +4,16 @@
 
 pub mod address;
 pub mod auth;
+pub mod db;
+pub mod dead_letters;
 pub mod digest;
 pub mod error;
+pub mod event;
+pub mod event_admin;
 pub mod id;
+pub mod inbox;
 pub mod money;
+pub mod outbox;
 pub mod query;
 pub mod request;
 pub mod router;

@@ -1,0 +1,166 @@
+//! The members and the merging of their answers; no I/O.
+//!
+//! A dead letter's id at the admin API is `<service>:<id at the service>`
+//! (`fulfillment:dl_…`), so a replay goes to the service that holds it.
+
+use serde_json::{Value, json};
+
+/// A service with an event store, and where its admin routes are
+/// (reached as `http://<component>.spin.internal`, listed in the admin
+/// component's `allowed_outbound_hosts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub name: &'static str,
+    /// `…/dead-letters`, `…/dead-letters/{id}/replay`, `…/outbox/flush`,
+    /// `…/outbox` are under it.
+    pub admin_base: &'static str,
+}
+
+/// Every member. A service joins by exposing the `event_admin` routes under
+/// its own path and being listed here (and in spin.toml's
+/// `allowed_outbound_hosts` of the admin component).
+pub const MEMBERS: &[Member] = &[
+    Member { name: "fulfillment", admin_base: "http://fulfillment.spin.internal/api/fulfillment/admin" },
+    Member { name: "notifications", admin_base: "http://notifications.spin.internal/api/notifications/admin" },
+];
+
+pub fn member(name: &str) -> Option<&'static Member> {
+    MEMBERS.iter().find(|m| m.name == name)
+}
+
+/// `fulfillment:dl_1` → the member and `dl_1`.
+pub fn split_id(id: &str) -> Option<(&'static Member, &str)> {
+    let (service, inner) = id.split_once(':')?;
+    let member = member(service)?;
+    (!inner.is_empty()).then_some((member, inner))
+}
+
+/// A member's answer: its JSON body, or why there is none.
+pub type Answer = Result<Value, String>;
+
+/// Gives a dead letter its admin id and its service.
+pub fn qualify(service: &str, mut letter: Value) -> Value {
+    if let Some(id) = letter.get("id").and_then(Value::as_str).map(str::to_owned) {
+        letter["id"] = json!(format!("{service}:{id}"));
+    }
+    if letter.is_object() {
+        letter["service"] = json!(service);
+    }
+    letter
+}
+
+fn service_status(name: &str, answer: &Answer, fields: Value) -> Value {
+    let mut status = json!({ "name": name, "ok": answer.is_ok() });
+    match answer {
+        Ok(_) => {
+            if let Value::Object(fields) = fields {
+                for (k, v) in fields {
+                    status[k] = v;
+                }
+            }
+        }
+        Err(e) => status["error"] = json!(e),
+    }
+    status
+}
+
+/// `{"dead_letters": [...all, oldest first], "services": [{name, ok, count | error}],
+/// "complete": every member answered}`.
+pub fn merge_dead_letters(answers: Vec<(&str, Answer)>) -> Value {
+    let mut letters = Vec::new();
+    let mut services = Vec::new();
+    for (name, answer) in &answers {
+        let mine: Vec<Value> = match answer {
+            Ok(body) => body["dead_letters"].as_array().cloned().unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        services.push(service_status(name, answer, json!({ "count": mine.len() })));
+        letters.extend(mine.into_iter().map(|l| qualify(name, l)));
+    }
+    letters.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
+    json!({
+        "dead_letters": letters,
+        "services": services,
+        "complete": answers.iter().all(|(_, a)| a.is_ok()),
+    })
+}
+
+/// `{"published", "pending", "services": [{name, ok, published, pending, error?}], "complete"}`.
+pub fn merge_flush(answers: Vec<(&str, Answer)>) -> Value {
+    let (mut published, mut pending) = (0, 0);
+    let mut services = Vec::new();
+    let mut complete = true;
+    for (name, answer) in &answers {
+        let (p, q, error) = match answer {
+            Ok(body) => (
+                body["published"].as_u64().unwrap_or(0),
+                body["pending"].as_u64().unwrap_or(0),
+                body.get("error").cloned().filter(|e| !e.is_null()),
+            ),
+            Err(_) => (0, 0, None),
+        };
+        published += p;
+        pending += q;
+        let mut status = service_status(name, answer, json!({ "published": p, "pending": q }));
+        if let Some(error) = error {
+            // Reached, but Redis refused: not flushed.
+            status["ok"] = json!(false);
+            status["error"] = error;
+        }
+        complete &= status["ok"] == json!(true);
+        services.push(status);
+    }
+    json!({ "published": published, "pending": pending, "services": services, "complete": complete })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letter_ids_name_their_service() {
+        let (member, inner) = split_id("fulfillment:dl_abc").unwrap();
+        assert_eq!((member.name, inner), ("fulfillment", "dl_abc"));
+        assert_eq!(split_id("notifications:dl_1").unwrap().0.name, "notifications");
+        for bad in ["dl_abc", "nope:dl_1", "fulfillment:", ":dl_1", ""] {
+            assert!(split_id(bad).is_none(), "{bad}");
+        }
+        assert!(MEMBERS.iter().all(|m| m.admin_base.starts_with(&format!("http://{}.spin.internal/", m.name))));
+    }
+
+    #[test]
+    fn dead_letters_merge_oldest_first_with_prefixed_ids() {
+        let merged = merge_dead_letters(vec![
+            ("fulfillment", Ok(json!({"dead_letters": [{"id": "dl_2", "created_at": "2026-01-02T00:00:00.000Z"}]}))),
+            ("notifications", Ok(json!({"dead_letters": [{"id": "dl_1", "created_at": "2026-01-01T00:00:00.000Z"}]}))),
+        ]);
+        let ids: Vec<&str> = merged["dead_letters"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["notifications:dl_1", "fulfillment:dl_2"]);
+        assert_eq!(merged["dead_letters"][0]["service"], "notifications");
+        assert_eq!(merged["complete"], true);
+        assert_eq!(merged["services"][0], json!({"name": "fulfillment", "ok": true, "count": 1}));
+    }
+
+    #[test]
+    fn a_member_that_does_not_answer_is_reported_not_hidden() {
+        let merged = merge_dead_letters(vec![
+            ("fulfillment", Err("503".into())),
+            ("notifications", Ok(json!({"dead_letters": []}))),
+        ]);
+        assert_eq!(merged["complete"], false);
+        assert_eq!(merged["services"][0], json!({"name": "fulfillment", "ok": false, "error": "503"}));
+    }
+
+    #[test]
+    fn flush_totals_add_up_and_a_redis_refusal_is_not_ok() {
+        let merged = merge_flush(vec![
+            ("fulfillment", Ok(json!({"published": 2, "pending": 1, "error": "Redis down"}))),
+            ("notifications", Ok(json!({"published": 3, "pending": 0}))),
+        ]);
+        assert_eq!((merged["published"].as_u64(), merged["pending"].as_u64()), (Some(5), Some(1)));
+        assert_eq!(merged["services"][0]["ok"], false);
+        assert_eq!(merged["services"][0]["error"], "Redis down");
+        assert_eq!(merged["services"][1], json!({"name": "notifications", "ok": true, "published": 3, "pending": 0}));
+        assert_eq!(merged["complete"], false);
+    }
+}

@@ -1,0 +1,268 @@
+//! Checkout's HTTP API.
+//!
+//! - `POST /api/checkout` (header `Idempotency-Key`) places an order: `201`
+//!   `{"checkout_id", "order_id", "status": "completed", "totals": {"items",
+//!   "shipping", "tax", "grand_total", "currency"}}`, the totals integer minor
+//!   units of `currency`. A business failure is its JSON error with its
+//!   status (409 `out_of_stock`, 402 `card_declined`, 422 `empty_cart`, …).
+//!   The same key and body answer the same again; the same key with another
+//!   body is 422 `idempotency_key_reused`.
+//! - `GET /api/checkout/{id}` → `{"id", "status", "order_id"?, "totals"?,
+//!   "reservation_id"?, "authorization_id"?, "error"?, "steps": [{"name", "outcome", "started_at", "duration_ms",
+//!   "compensation"?}]}`.
+//! - `POST /api/checkout/recover` (admin) finishes or undoes checkouts left
+//!   unfinished (a crashed host) for longer than the grace period.
+
+use serde_json::{Value, json};
+use shop_shared::{
+    Address, ApiError, JsonBody, Router, json_response, new_id, now_millis, read_request, require_admin, rfc3339,
+};
+use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
+
+use crate::domain::{Card, CheckoutRequest, DownstreamIds, Status, Step, StoredError, check_idempotency_key};
+use crate::saga::{Conclusion, Saga, Services, Settings};
+use crate::store::{CheckoutRow, CheckoutStore, Claim};
+
+#[derive(Clone, Copy)]
+enum Route {
+    Place,
+    Recover,
+    Get,
+}
+
+fn router() -> Router<Route> {
+    Router::new()
+        .route(Method::Post, "/api/checkout", Route::Place)
+        .route(Method::Post, "/api/checkout/recover", Route::Recover)
+        .route(Method::Get, "/api/checkout/:id", Route::Get)
+}
+
+/// Variables (see spin.toml).
+const TTL_VARIABLE: &str = "reservation_ttl_seconds";
+const GRACE_VARIABLE: &str = "checkout_recovery_grace_seconds";
+const PAUSE_VARIABLE: &str = "checkout_pause_after_step";
+const DEFAULT_TTL_SECONDS: u32 = 900;
+const DEFAULT_GRACE_SECONDS: i64 = 60;
+const PAUSE_SECONDS: u64 = 60;
+/// Stale checkouts a POST finishes on its way, at most.
+const LAZY_RECOVERY_LIMIT: u32 = 3;
+/// Stale checkouts one call of the recover route finishes, at most.
+const RECOVERY_BATCH: u32 = 100;
+/// How long a request with a key already in use waits for its result.
+const WAIT_FOR_WINNER_MS: i64 = 15_000;
+const POLL_MS: u64 = 100;
+
+pub fn handle(incoming: IncomingRequest, services: &impl Services) -> Response {
+    respond(incoming, services).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Response, ApiError> {
+    let request = read_request(incoming)?;
+    let (route, params) = router().resolve(request.method(), request.path())?;
+    match route {
+        Route::Place => place(&request, services),
+        Route::Recover => {
+            require_admin(&request)?;
+            let store = CheckoutStore::open()?;
+            let recovered = recover_stale(&store, services, RECOVERY_BATCH)?;
+            Ok(json_response(200, &json!({ "recovered": recovered })))
+        }
+        Route::Get => get(params.get("id")),
+    }
+}
+
+fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn settings() -> Settings {
+    let reservation_ttl_seconds = variable(TTL_VARIABLE)
+        .and_then(|v| v.parse().ok())
+        .filter(|ttl| (1..=3600).contains(ttl))
+        .unwrap_or(DEFAULT_TTL_SECONDS);
+    let pause_after = variable(PAUSE_VARIABLE).and_then(|name| {
+        let step = Step::parse(&name);
+        if step.is_none() {
+            eprintln!("{PAUSE_VARIABLE}: {name:?} names no step; ignored");
+        }
+        step
+    });
+    Settings { reservation_ttl_seconds, pause_after, pause_seconds: PAUSE_SECONDS }
+}
+
+fn grace_millis() -> i64 {
+    variable(GRACE_VARIABLE)
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| *s >= 0)
+        .unwrap_or(DEFAULT_GRACE_SECONDS)
+        * 1000
+}
+
+/// `POST /api/checkout`
+fn place(request: &Request, services: &impl Services) -> Result<Response, ApiError> {
+    let key = check_idempotency_key(request.header("idempotency-key").and_then(|v| v.as_str()))?;
+    let checkout = parse_body(&JsonBody::parse(request.body())?)?;
+    let fingerprint = checkout.fingerprint();
+    let store = CheckoutStore::open()?;
+
+    // Checkouts a crash left behind are finished by whoever comes next.
+    if let Err(error) = recover_stale(&store, services, LAZY_RECOVERY_LIMIT) {
+        eprintln!("lazy recovery: {error}");
+    }
+
+    match store.claim(&key, &fingerprint, &checkout.order)? {
+        Claim::New { id, owner } => {
+            let settings = settings();
+            let mut journal = store.journal(&id, &owner);
+            let conclusion =
+                Saga::start(services, &mut journal, &settings, &id, checkout.order, checkout.card).run()?;
+            Ok(match conclusion {
+                Conclusion::Finished(_, response) | Conclusion::Pending(response) => stored_response(&response),
+            })
+        }
+        Claim::Existing(existing) => {
+            if existing.fingerprint != fingerprint {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a checkout with another body; use a new key for a new checkout",
+                )
+                .with("checkout_id", existing.id));
+            }
+            replay(&store, *existing)
+        }
+    }
+}
+
+/// The first answer of a key, waiting a while if its checkout is running.
+fn replay(store: &CheckoutStore, mut checkout: CheckoutRow) -> Result<Response, ApiError> {
+    let deadline = now_millis() + WAIT_FOR_WINNER_MS;
+    loop {
+        if let Some(response) = &checkout.response
+            && checkout.status.is_final()
+        {
+            return Ok(stored_response(response));
+        }
+        if now_millis() >= deadline {
+            return Err(ApiError::conflict(
+                "checkout_in_progress",
+                "a checkout with this Idempotency-Key is still running; ask again in a moment",
+            )
+            .with("checkout_id", checkout.id));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(POLL_MS));
+        checkout = store.checkout(&checkout.id)?.ok_or_else(|| ApiError::internal("a claimed checkout vanished"))?;
+    }
+}
+
+fn stored_response(response: &StoredError) -> Response {
+    Response::builder()
+        .status(response.status)
+        .header("content-type", "application/json")
+        .body(response.body.clone())
+        .build()
+}
+
+fn parse_body(body: &JsonBody) -> Result<CheckoutRequest, ApiError> {
+    let address = body.value("address").ok_or_else(|| {
+        ApiError::unprocessable("invalid_address", "`address` is required").with("field", "address")
+    })?;
+    let address: Address = serde_json::from_value(address.clone()).map_err(|e| {
+        ApiError::unprocessable("invalid_address", format!("`address`: {e}")).with("field", "address")
+    })?;
+    let card = body
+        .value("card")
+        .ok_or_else(|| ApiError::unprocessable("invalid_card", "`card` is required").with("field", "card"))?;
+    let card: Card = serde_json::from_value(card.clone())
+        .map_err(|e| ApiError::unprocessable("invalid_card", format!("`card`: {e}")).with("field", "card"))?;
+    let shipping: String = body.required("shipping")?;
+    CheckoutRequest::new(
+        body.required("cart_id")?,
+        body.required("email")?,
+        body.optional("customer_id")?,
+        address,
+        &shipping,
+        card,
+    )
+}
+
+/// Finishes (after the order) or undoes (before it) up to `limit` checkouts
+/// that nobody moved on for longer than the grace period. Returns what
+/// became of each.
+pub fn recover_stale(store: &CheckoutStore, services: &impl Services, limit: u32) -> Result<Vec<Value>, ApiError> {
+    let cutoff = now_millis() - grace_millis();
+    let settings = settings();
+    let mut recovered = Vec::new();
+    for id in store.stale(cutoff, limit)? {
+        let owner = new_id("rec");
+        if !store.take_over(&id, &owner, cutoff)? {
+            continue; // someone else moved it on meanwhile
+        }
+        let Some(row) = store.checkout(&id)? else { continue };
+        let records = store.steps(&id)?.into_iter().map(|s| s.record).collect();
+        let mut journal = store.journal(&id, &owner);
+        let saga = Saga::resume(services, &mut journal, &settings, &id, row.request, row.state, records);
+        let status = match saga.run() {
+            Ok(Conclusion::Finished(status, _)) => status.as_str(),
+            Ok(Conclusion::Pending(_)) => Status::Compensating.as_str(),
+            Err(error) => {
+                eprintln!("recovering checkout {id}: {error}");
+                "error"
+            }
+        };
+        eprintln!("recovered checkout {id}: {status}");
+        recovered.push(json!({ "id": id, "status": status }));
+    }
+    Ok(recovered)
+}
+
+/// `GET /api/checkout/{id}`
+fn get(id: &str) -> Result<Response, ApiError> {
+    let store = CheckoutStore::open()?;
+    let checkout = store.checkout(id)?.ok_or_else(|| {
+        ApiError::not_found("checkout_not_found", format!("no checkout has the id {id:?}")).with("id", id)
+    })?;
+    let steps: Vec<Value> = store
+        .steps(id)?
+        .into_iter()
+        .map(|row| {
+            let mut step = json!({
+                "name": row.record.step.name(),
+                "outcome": row.record.shown_outcome(),
+                "started_at": rfc3339(row.started_at),
+                "duration_ms": row.duration_ms,
+            });
+            if let (Some(name), Some(at)) = (row.record.step.compensation(), row.compensated_at) {
+                step["compensation"] =
+                    json!({ "name": name, "at": rfc3339(at), "duration_ms": row.compensation_ms });
+            }
+            step
+        })
+        .collect();
+    let mut body = json!({
+        "id": checkout.id,
+        "status": checkout.status.as_str(),
+        "created_at": rfc3339(checkout.created_at),
+        "updated_at": rfc3339(checkout.updated_at),
+        "steps": steps,
+    });
+    if let Some(order_id) = &checkout.order_id {
+        body["order_id"] = json!(order_id);
+    }
+    let steps_run: Vec<&str> = steps.iter().filter_map(|s| s["name"].as_str()).collect();
+    if steps_run.contains(&Step::ReserveStock.name()) {
+        body["reservation_id"] = json!(DownstreamIds::of(&checkout.id).reservation_id);
+    }
+    if let Some(authorization_id) = &checkout.state.authorization_id {
+        body["authorization_id"] = json!(authorization_id);
+    }
+    if let Some(totals) = &checkout.state.totals {
+        body["totals"] = json!(totals);
+    }
+    if checkout.status == Status::Failed
+        && let Some(response) = &checkout.response
+        && let Ok(error) = serde_json::from_str::<Value>(&response.body)
+    {
+        body["error"] = error["error"].clone();
+    }
+    Ok(json_response(200, &body))
+}

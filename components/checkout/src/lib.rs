@@ -1,0 +1,22 @@
+//! The checkout orchestrator: places an order by running it through the
+//! other services as a saga (SPEC §2, §4), with a journal of every step in
+//! its own SQLite database. It imports the services' WIT interfaces; which
+//! component serves each is spin.toml's choice.
+
+// The component's exports (the HTTP handler) and imports (the services)
+// exist only in wasm: natively, where the unit tests run, the saga is driven
+// by fakes and the code under the exports has no caller.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+mod domain;
+mod http;
+mod saga;
+#[cfg(target_arch = "wasm32")]
+mod services;
+mod store;
+
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
+fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    http::handle(request, &services::Wired)
+}

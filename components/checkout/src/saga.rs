@@ -1,0 +1,635 @@
+//! The saga runner: does what the planner (`domain::next`) says, calling the
+//! services through [`Services`] and writing every step to a [`Journal`]
+//! before and after it. Both are traits so the runner is tested natively
+//! with fakes; in the component they are the WIT imports (`services.rs`) and
+//! the SQLite journal (`store.rs`).
+
+use serde_json::{Value, json};
+use shop_shared::{ApiError, Money, now_millis, rfc3339};
+
+use crate::domain::{
+    Card, DownstreamIds, Final, Mode, Next, OrderRequest, Outcome, PricedLine, SagaState, Speed,
+    Status, Step, StepRecord, StoredError, empty_cart, goods_total, interrupted, next, plan,
+    price_lines, totals,
+};
+
+/// What a product costs and weighs, from the catalog.
+pub type CatalogPrice = (String, Money, u32);
+
+/// The other services, as the saga needs them. Errors are already the
+/// checkout's answers (status, code, message); "nothing to undo" is `Ok`.
+pub trait Services {
+    fn check_customer(&self, customer_id: &str) -> Result<(), ApiError>;
+    /// The cart's `(sku, quantity)` lines.
+    fn load_cart(&self, cart_id: &str) -> Result<Vec<(String, u32)>, ApiError>;
+    fn prices(&self, skus: &[String]) -> Result<Vec<CatalogPrice>, ApiError>;
+    /// `items` are `(weight_grams, quantity)`.
+    fn quote_shipping(&self, items: &[(u32, u32)], country: &str, speed: Speed) -> Result<Money, ApiError>;
+    /// The total tax on goods and shipping.
+    fn quote_tax(&self, country: &str, goods: &Money, shipping: &Money) -> Result<Money, ApiError>;
+    fn reserve(&self, reservation_id: &str, lines: &[(String, u32)], ttl_seconds: u32) -> Result<(), ApiError>;
+    fn release(&self, reservation_id: &str) -> Result<(), ApiError>;
+    /// The authorization's id.
+    fn authorize(&self, idempotency_key: &str, amount: &Money, card: &Card) -> Result<String, ApiError>;
+    fn void(&self, idempotency_key: &str, authorization_id: &str) -> Result<(), ApiError>;
+    fn create_order(&self, order: &NewOrder) -> Result<(), ApiError>;
+    fn order_exists(&self, order_id: &str) -> Result<bool, ApiError>;
+    fn fail_order(&self, order_id: &str, reason: &str) -> Result<(), ApiError>;
+    fn empty_cart(&self, cart_id: &str) -> Result<(), ApiError>;
+}
+
+/// The order checkout asks the orders service to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub id: String,
+    pub checkout_id: String,
+    pub request: OrderRequest,
+    pub lines: Vec<PricedLine>,
+    pub totals: crate::domain::Totals,
+    pub authorization_id: String,
+    pub reservation_id: String,
+}
+
+/// An event for the outbox: SPEC §5's envelope, stored by the shared
+/// transactional outbox in checkout's own database.
+pub type OutboxEvent = shop_shared::event::Envelope;
+
+/// Where the saga writes what happens. Every write fails with 409
+/// `checkout_in_progress` once another driver has taken the checkout over.
+pub trait Journal {
+    fn step_started(&mut self, step: Step, position: usize, at: i64) -> Result<(), ApiError>;
+    fn step_ended(
+        &mut self,
+        step: Step,
+        outcome: Outcome,
+        duration_ms: Option<i64>,
+        error: Option<&str>,
+        state: &SagaState,
+    ) -> Result<(), ApiError>;
+    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64) -> Result<(), ApiError>;
+    /// A compensation failed: the checkout waits in `compensating` for recovery.
+    fn compensation_stuck(&mut self) -> Result<(), ApiError>;
+    fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError>;
+    fn finish(&mut self, status: Status, order_id: Option<&str>, response: &StoredError) -> Result<(), ApiError>;
+}
+
+/// Knobs from Spin variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub reservation_ttl_seconds: u32,
+    /// Test-only fault injection: block right after this step is journaled.
+    pub pause_after: Option<Step>,
+    pub pause_seconds: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conclusion {
+    /// Final: the answer is stored and every replay gets it.
+    Finished(Status, StoredError),
+    /// A compensation could not be done now; this is the answer for the
+    /// client, and recovery will finish the compensation.
+    Pending(StoredError),
+}
+
+pub struct Saga<'a, S: Services, J: Journal> {
+    services: &'a S,
+    journal: &'a mut J,
+    settings: &'a Settings,
+    checkout_id: String,
+    ids: DownstreamIds,
+    request: OrderRequest,
+    /// Only the request that started the checkout has it; recovery never
+    /// needs it, because it never authorizes.
+    card: Option<Card>,
+    plan: Vec<Step>,
+    records: Vec<StepRecord>,
+    state: SagaState,
+    mode: Mode,
+}
+
+impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
+    /// A new checkout, driven by its request.
+    pub fn start(
+        services: &'a S,
+        journal: &'a mut J,
+        settings: &'a Settings,
+        checkout_id: &str,
+        request: OrderRequest,
+        card: Card,
+    ) -> Self {
+        Self::with(services, journal, settings, checkout_id, request, SagaState::default(), Vec::new(), Some(card), Mode::Live)
+    }
+
+    /// A checkout whose request is gone, from its journal.
+    pub fn resume(
+        services: &'a S,
+        journal: &'a mut J,
+        settings: &'a Settings,
+        checkout_id: &str,
+        request: OrderRequest,
+        state: SagaState,
+        records: Vec<StepRecord>,
+    ) -> Self {
+        Self::with(services, journal, settings, checkout_id, request, state, records, None, Mode::Recover)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with(
+        services: &'a S,
+        journal: &'a mut J,
+        settings: &'a Settings,
+        checkout_id: &str,
+        request: OrderRequest,
+        state: SagaState,
+        records: Vec<StepRecord>,
+        card: Option<Card>,
+        mode: Mode,
+    ) -> Self {
+        Saga {
+            services,
+            journal,
+            settings,
+            checkout_id: checkout_id.to_owned(),
+            ids: DownstreamIds::of(checkout_id),
+            plan: plan(request.customer_id.is_some()),
+            request,
+            card,
+            records,
+            state,
+            mode,
+        }
+    }
+
+    /// Runs the saga until it is finished or must wait for recovery.
+    pub fn run(mut self) -> Result<Conclusion, ApiError> {
+        loop {
+            match next(&self.plan, &self.records, self.mode) {
+                Next::Run(step) => self.run_step(step)?,
+                Next::Resolve(step) => self.resolve(step)?,
+                Next::Compensate(step) => {
+                    if let Err(error) = self.compensate(step) {
+                        eprintln!("checkout {}: compensating {} failed, recovery will retry: {error}", self.checkout_id, step.name());
+                        self.journal.compensation_stuck()?;
+                        return Ok(Conclusion::Pending(self.failure()));
+                    }
+                }
+                Next::Finish(Final::Completed) => {
+                    let response = StoredError { status: 201, body: self.placed_body().to_string() };
+                    self.journal.finish(Status::Completed, Some(&self.ids.order_id), &response)?;
+                    return Ok(Conclusion::Finished(Status::Completed, response));
+                }
+                Next::Finish(Final::Failed) => {
+                    let response = self.failure();
+                    self.journal.finish(Status::Failed, None, &response)?;
+                    return Ok(Conclusion::Finished(Status::Failed, response));
+                }
+            }
+        }
+    }
+
+    fn order_placed(&self) -> bool {
+        self.records.iter().any(|r| r.step == Step::CreateOrder && r.outcome == Outcome::Ok)
+    }
+
+    fn failure(&self) -> StoredError {
+        self.state.failure.clone().unwrap_or_else(|| (&interrupted(&self.checkout_id)).into())
+    }
+
+    fn run_step(&mut self, step: Step) -> Result<(), ApiError> {
+        let started = now_millis();
+        let position = self.plan.iter().position(|s| *s == step).unwrap_or(0);
+        self.journal.step_started(step, position, started)?;
+        self.records.push(StepRecord { step, outcome: Outcome::Running, compensated: false });
+        let result = self.execute(step);
+        self.end_step(step, result, Some(now_millis() - started))?;
+        if self.settings.pause_after == Some(step) {
+            eprintln!(
+                "checkout {}: paused after {} (checkout_pause_after_step) for {} s",
+                self.checkout_id,
+                step.name(),
+                self.settings.pause_seconds
+            );
+            std::thread::sleep(std::time::Duration::from_secs(self.settings.pause_seconds));
+        }
+        Ok(())
+    }
+
+    fn end_step(&mut self, step: Step, result: Result<(), ApiError>, duration_ms: Option<i64>) -> Result<(), ApiError> {
+        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
+        let error = result.err();
+        if let Some(error) = &error {
+            eprintln!("checkout {}: {} failed: {error}", self.checkout_id, step.name());
+            // After the order exists a failure does not change the answer.
+            if !self.order_placed() && self.state.failure.is_none() {
+                self.state.failure = Some(error.into());
+            }
+        }
+        let message = error.as_ref().map(|e| format!("{} {}", e.code, e.message));
+        self.journal.step_ended(step, outcome, duration_ms, message.as_deref(), &self.state)?;
+        if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {
+            record.outcome = outcome;
+        }
+        Ok(())
+    }
+
+    /// A step whose end was never journaled (the host died during it).
+    fn resolve(&mut self, step: Step) -> Result<(), ApiError> {
+        let result = match step {
+            // Whether the order exists decides the direction: ask.
+            Step::CreateOrder => match self.services.order_exists(&self.ids.order_id)? {
+                true => Ok(()),
+                false => Err(interrupted(&self.checkout_id)),
+            },
+            // After the order: idempotent, so simply done again.
+            Step::EmptyCart | Step::PublishOrderPlaced => self.execute(step),
+            // Before the order: assume the call took effect; its compensation
+            // is idempotent and treats "nothing to undo" as done.
+            _ => Err(interrupted(&self.checkout_id)),
+        };
+        self.end_step(step, result, None)
+    }
+
+    fn execute(&mut self, step: Step) -> Result<(), ApiError> {
+        let services = self.services;
+        let country = self.request.address.country.clone();
+        match step {
+            Step::CheckCustomer => match &self.request.customer_id {
+                Some(id) => services.check_customer(id),
+                None => Ok(()),
+            },
+            Step::LoadCart => {
+                let lines = services.load_cart(&self.request.cart_id)?;
+                if lines.is_empty() {
+                    return Err(empty_cart().with("cart_id", self.request.cart_id.clone()));
+                }
+                self.state.cart_lines = lines;
+                Ok(())
+            }
+            Step::PriceLines => {
+                let skus: Vec<String> = self.state.cart_lines.iter().map(|(sku, _)| sku.clone()).collect();
+                let prices = services.prices(&skus)?;
+                self.state.lines = price_lines(&self.state.cart_lines, &prices)?;
+                Ok(())
+            }
+            Step::QuoteShipping => {
+                let items: Vec<(u32, u32)> = self.state.lines.iter().map(|l| (l.weight_grams, l.quantity)).collect();
+                self.state.shipping = Some(services.quote_shipping(&items, &country, self.request.shipping)?);
+                Ok(())
+            }
+            Step::ComputeTax => {
+                let goods = goods_total(&self.state.lines)?;
+                let shipping = self.state.shipping.clone().ok_or_else(|| missing("the shipping quote"))?;
+                let tax = services.quote_tax(&country, &goods, &shipping)?;
+                self.state.totals = Some(totals(&self.state.lines, &shipping, &tax)?);
+                self.state.tax = Some(tax);
+                Ok(())
+            }
+            Step::ReserveStock => {
+                services.reserve(&self.ids.reservation_id, &self.state.cart_lines, self.settings.reservation_ttl_seconds)
+            }
+            Step::AuthorizePayment => {
+                let card = self.card.as_ref().ok_or_else(|| missing("the card"))?;
+                let totals = self.state.totals.as_ref().ok_or_else(|| missing("the totals"))?;
+                let amount = Money::new(totals.grand_total, &totals.currency).map_err(ApiError::internal)?;
+                let id = services.authorize(&self.ids.payment_key, &amount, card)?;
+                self.state.authorization_id = Some(id);
+                Ok(())
+            }
+            Step::CreateOrder => services.create_order(&self.new_order()?),
+            Step::EmptyCart => services.empty_cart(&self.request.cart_id),
+            Step::PublishOrderPlaced => {
+                let event = self.order_placed_event();
+                self.journal.enqueue(&event)
+            }
+        }
+    }
+
+    fn compensate(&mut self, step: Step) -> Result<(), ApiError> {
+        let started = now_millis();
+        match step {
+            Step::ReserveStock => self.services.release(&self.ids.reservation_id)?,
+            Step::AuthorizePayment => match &self.state.authorization_id {
+                Some(id) => self.services.void(&self.ids.void_key, id)?,
+                None => {
+                    let interrupted_mid_call = self
+                        .state
+                        .failure
+                        .as_ref()
+                        .is_none_or(|f| f.body.contains("checkout_interrupted"));
+                    if interrupted_mid_call {
+                        // shop:payment has no lookup by idempotency key: an
+                        // authorization whose answer was lost in a crash
+                        // cannot be found to be voided.
+                        eprintln!(
+                            "checkout {}: the authorization under key {} may exist and cannot be looked up to void it",
+                            self.checkout_id, self.ids.payment_key
+                        );
+                    }
+                }
+            },
+            Step::CreateOrder => self.services.fail_order(&self.ids.order_id, "checkout failed; the saga was compensated")?,
+            _ => {}
+        }
+        let now = now_millis();
+        self.journal.step_compensated(step, now, now - started)?;
+        if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {
+            record.compensated = true;
+        }
+        Ok(())
+    }
+
+    fn new_order(&self) -> Result<NewOrder, ApiError> {
+        Ok(NewOrder {
+            id: self.ids.order_id.clone(),
+            checkout_id: self.checkout_id.clone(),
+            request: self.request.clone(),
+            lines: self.state.lines.clone(),
+            totals: self.state.totals.clone().ok_or_else(|| missing("the totals"))?,
+            authorization_id: self.state.authorization_id.clone().ok_or_else(|| missing("the authorization"))?,
+            reservation_id: self.ids.reservation_id.clone(),
+        })
+    }
+
+    /// `201` `{"checkout_id", "order_id", "status", "totals"}`.
+    fn placed_body(&self) -> Value {
+        json!({
+            "checkout_id": self.checkout_id,
+            "order_id": self.ids.order_id,
+            "status": Status::Completed.as_str(),
+            "totals": self.state.totals,
+        })
+    }
+
+    fn order_placed_event(&self) -> OutboxEvent {
+        let request = &self.request;
+        OutboxEvent {
+            id: self.ids.event_id.clone(),
+            kind: "order.placed".into(),
+            version: 1,
+            occurred_at: rfc3339(now_millis()),
+            correlation_id: self.checkout_id.clone(),
+            data: json!({
+                "order_id": self.ids.order_id,
+                "checkout_id": self.checkout_id,
+                "customer_id": request.customer_id,
+                "email": request.email,
+                "reservation_id": self.ids.reservation_id,
+                "payment_authorization_id": self.state.authorization_id,
+                "lines": self.state.lines.iter().map(|l| json!({"sku": l.sku, "quantity": l.quantity})).collect::<Vec<_>>(),
+                "totals": self.state.totals,
+                "address": request.address,
+                "shipping": request.shipping,
+            }),
+        }
+    }
+}
+
+fn missing(what: &str) -> ApiError {
+    ApiError::internal(format!("the saga reached a step without {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::domain::Totals;
+    use shop_shared::Address;
+
+    /// Services that answer from fixed data and remember the calls that
+    /// change state.
+    #[derive(Default)]
+    struct Fake {
+        cart: Vec<(String, u32)>,
+        decline: Option<ApiError>,
+        out_of_stock: bool,
+        void_fails: bool,
+        calls: RefCell<Vec<String>>,
+    }
+
+    fn eur(amount: i64) -> Money {
+        Money::new(amount, "EUR").unwrap()
+    }
+
+    impl Services for Fake {
+        fn check_customer(&self, _: &str) -> Result<(), ApiError> {
+            Ok(())
+        }
+        fn load_cart(&self, _: &str) -> Result<Vec<(String, u32)>, ApiError> {
+            Ok(self.cart.clone())
+        }
+        fn prices(&self, skus: &[String]) -> Result<Vec<CatalogPrice>, ApiError> {
+            Ok(skus.iter().map(|s| (s.clone(), eur(1000), 200)).collect())
+        }
+        fn quote_shipping(&self, _: &[(u32, u32)], _: &str, _: Speed) -> Result<Money, ApiError> {
+            Ok(eur(500))
+        }
+        fn quote_tax(&self, _: &str, goods: &Money, shipping: &Money) -> Result<Money, ApiError> {
+            Ok(eur((goods.amount + shipping.amount) / 5))
+        }
+        fn reserve(&self, id: &str, _: &[(String, u32)], _: u32) -> Result<(), ApiError> {
+            if self.out_of_stock {
+                return Err(ApiError::conflict("out_of_stock", "no"));
+            }
+            self.calls.borrow_mut().push(format!("reserve {id}"));
+            Ok(())
+        }
+        fn release(&self, id: &str) -> Result<(), ApiError> {
+            self.calls.borrow_mut().push(format!("release {id}"));
+            Ok(())
+        }
+        fn authorize(&self, key: &str, amount: &Money, _: &Card) -> Result<String, ApiError> {
+            if let Some(error) = &self.decline {
+                return Err(error.clone());
+            }
+            self.calls.borrow_mut().push(format!("authorize {key} {}", amount.amount));
+            Ok("pay_1".into())
+        }
+        fn void(&self, _: &str, id: &str) -> Result<(), ApiError> {
+            if self.void_fails {
+                return Err(ApiError::unavailable("payment_unavailable", "down"));
+            }
+            self.calls.borrow_mut().push(format!("void {id}"));
+            Ok(())
+        }
+        fn create_order(&self, order: &NewOrder) -> Result<(), ApiError> {
+            self.calls.borrow_mut().push(format!("create {}", order.id));
+            Ok(())
+        }
+        fn order_exists(&self, _: &str) -> Result<bool, ApiError> {
+            Ok(false)
+        }
+        fn fail_order(&self, id: &str, _: &str) -> Result<(), ApiError> {
+            self.calls.borrow_mut().push(format!("fail {id}"));
+            Ok(())
+        }
+        fn empty_cart(&self, id: &str) -> Result<(), ApiError> {
+            self.calls.borrow_mut().push(format!("empty {id}"));
+            Ok(())
+        }
+    }
+
+    /// A journal in memory, with the same transitions as the SQLite one.
+    #[derive(Default)]
+    struct Memory {
+        status: Option<Status>,
+        steps: Vec<(Step, Outcome, bool)>,
+        outbox: Vec<OutboxEvent>,
+        response: Option<StoredError>,
+    }
+
+    impl Journal for Memory {
+        fn step_started(&mut self, step: Step, _: usize, _: i64) -> Result<(), ApiError> {
+            self.steps.push((step, Outcome::Running, false));
+            Ok(())
+        }
+        fn step_ended(&mut self, step: Step, outcome: Outcome, _: Option<i64>, _: Option<&str>, _: &SagaState) -> Result<(), ApiError> {
+            self.steps.iter_mut().find(|s| s.0 == step).unwrap().1 = outcome;
+            Ok(())
+        }
+        fn step_compensated(&mut self, step: Step, _: i64, _: i64) -> Result<(), ApiError> {
+            // A resumed saga's earlier steps are in the store, not here.
+            match self.steps.iter_mut().find(|s| s.0 == step) {
+                Some(s) => s.2 = true,
+                None => self.steps.push((step, Outcome::Ok, true)),
+            }
+            Ok(())
+        }
+        fn compensation_stuck(&mut self) -> Result<(), ApiError> {
+            self.status = Some(Status::Compensating);
+            Ok(())
+        }
+        fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError> {
+            self.outbox.push(event.clone());
+            Ok(())
+        }
+        fn finish(&mut self, status: Status, _: Option<&str>, response: &StoredError) -> Result<(), ApiError> {
+            let from = self.status.unwrap_or(Status::Running);
+            assert!(from.can_become(status), "{from:?} -> {status:?}");
+            self.status = Some(status);
+            self.response = Some(response.clone());
+            Ok(())
+        }
+    }
+
+    fn request() -> OrderRequest {
+        OrderRequest {
+            cart_id: "cart-1".into(),
+            email: "a@b.de".into(),
+            customer_id: None,
+            address: Address {
+                name: "A".into(),
+                line1: "B".into(),
+                line2: None,
+                city: "C".into(),
+                postal_code: "1".into(),
+                country: "DE".into(),
+            },
+            shipping: Speed::Standard,
+            card_last4: "4242".into(),
+        }
+    }
+
+    fn card() -> Card {
+        Card { number: "4242424242424242".into(), exp_month: 1, exp_year: 2030, cvc: "123".into() }
+    }
+
+    fn settings() -> Settings {
+        Settings { reservation_ttl_seconds: 60, pause_after: None, pause_seconds: 0 }
+    }
+
+    fn run(fake: &Fake, journal: &mut Memory) -> Conclusion {
+        let settings = settings();
+        Saga::start(fake, journal, &settings, "chk_1", request(), card()).run().unwrap()
+    }
+
+    #[test]
+    fn a_happy_checkout_places_the_order_and_writes_the_event() {
+        let fake = Fake { cart: vec![("A".into(), 2)], ..Fake::default() };
+        let mut journal = Memory::default();
+        let Conclusion::Finished(Status::Completed, response) = run(&fake, &mut journal) else { panic!() };
+        assert_eq!(response.status, 201);
+        let body: Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["order_id"], "ord_1");
+        // 2 × 10.00 + 5.00 shipping + 20 % of both.
+        let totals: Totals = serde_json::from_value(body["totals"].clone()).unwrap();
+        assert_eq!((totals.items, totals.shipping, totals.tax, totals.grand_total), (2000, 500, 500, 3000));
+        assert_eq!(
+            *fake.calls.borrow(),
+            ["reserve res_1", "authorize chk_1:authorize 3000", "create ord_1", "empty cart-1"]
+        );
+        assert_eq!(journal.outbox.len(), 1);
+        let event = &journal.outbox[0];
+        assert_eq!((event.kind.as_str(), event.correlation_id.as_str(), event.id.as_str()), ("order.placed", "chk_1", "evt_1"));
+        assert_eq!(event.data["order_id"], "ord_1");
+        assert!(journal.steps.iter().all(|s| s.1 == Outcome::Ok));
+    }
+
+    #[test]
+    fn a_declined_card_releases_the_reservation_and_answers_402() {
+        let decline = ApiError::new(402, "card_declined", "declined");
+        let fake = Fake { cart: vec![("A".into(), 1)], decline: Some(decline), ..Fake::default() };
+        let mut journal = Memory::default();
+        let Conclusion::Finished(Status::Failed, response) = run(&fake, &mut journal) else { panic!() };
+        assert_eq!(response.status, 402);
+        assert!(response.body.contains("card_declined"));
+        assert_eq!(*fake.calls.borrow(), ["reserve res_1", "release res_1"]);
+        let reserve = journal.steps.iter().find(|s| s.0 == Step::ReserveStock).unwrap();
+        assert_eq!((reserve.1, reserve.2), (Outcome::Ok, true));
+        assert!(journal.outbox.is_empty());
+    }
+
+    #[test]
+    fn an_empty_cart_fails_before_anything_changes() {
+        let fake = Fake::default();
+        let mut journal = Memory::default();
+        let Conclusion::Finished(Status::Failed, response) = run(&fake, &mut journal) else { panic!() };
+        assert_eq!(response.status, 422);
+        assert!(response.body.contains("empty_cart"));
+        assert!(fake.calls.borrow().is_empty());
+    }
+
+    #[test]
+    fn out_of_stock_authorizes_nothing() {
+        let fake = Fake { cart: vec![("A".into(), 1)], out_of_stock: true, ..Fake::default() };
+        let mut journal = Memory::default();
+        let Conclusion::Finished(Status::Failed, response) = run(&fake, &mut journal) else { panic!() };
+        assert_eq!(response.status, 409);
+        // The failed reservation is released in case it took effect.
+        assert_eq!(*fake.calls.borrow(), ["release res_1"]);
+    }
+
+    #[test]
+    fn recovery_of_an_authorized_checkout_voids_and_releases() {
+        let fake = Fake { cart: vec![("A".into(), 1)], ..Fake::default() };
+        let mut journal = Memory::default();
+        let settings = settings();
+        let state = SagaState { authorization_id: Some("pay_9".into()), ..SagaState::default() };
+        let records: Vec<StepRecord> = plan(false)
+            .into_iter()
+            .take_while(|s| *s != Step::CreateOrder)
+            .map(|step| StepRecord { step, outcome: Outcome::Ok, compensated: false })
+            .collect();
+        let conclusion = Saga::resume(&fake, &mut journal, &settings, "chk_1", request(), state, records).run().unwrap();
+        let Conclusion::Finished(Status::Failed, response) = conclusion else { panic!("{conclusion:?}") };
+        assert!(response.body.contains("checkout_interrupted"));
+        assert_eq!(*fake.calls.borrow(), ["void pay_9", "release res_1"]);
+    }
+
+    #[test]
+    fn a_void_that_fails_leaves_the_checkout_compensating_for_recovery() {
+        let fake = Fake { cart: vec![("A".into(), 1)], void_fails: true, ..Fake::default() };
+        let mut journal = Memory::default();
+        let settings = settings();
+        let state = SagaState { authorization_id: Some("pay_9".into()), ..SagaState::default() };
+        let records = vec![
+            StepRecord { step: Step::ReserveStock, outcome: Outcome::Ok, compensated: false },
+            StepRecord { step: Step::AuthorizePayment, outcome: Outcome::Ok, compensated: false },
+        ];
+        let conclusion = Saga::resume(&fake, &mut journal, &settings, "chk_1", request(), state, records).run().unwrap();
+        assert!(matches!(conclusion, Conclusion::Pending(_)), "{conclusion:?}");
+        assert_eq!(journal.status, Some(Status::Compensating));
+        assert!(fake.calls.borrow().is_empty(), "the reservation is released only after the void");
+    }
+}

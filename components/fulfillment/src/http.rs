@@ -1,0 +1,107 @@
+//! Fulfillment's HTTP API.
+//!
+//! - `GET  /api/fulfillment/shipments/{order_id}` → the order's shipment
+//! - `POST /api/fulfillment/shipments/{order_id}/ship` (admin): the warehouse
+//!   ships a waiting shipment (with `auto_ship = false`)
+//! - `/api/fulfillment/admin/...` (admin): dead letters, replay, outbox flush
+//!   ([`shop_shared::event_admin`])
+
+use shop_shared::event::{self, Envelope};
+use shop_shared::{ApiError, Router, db, event_admin, json_response, now_millis, outbox, read_request, require_admin};
+use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Response};
+
+use crate::domain::{self, ShipError};
+use crate::{events, store};
+
+#[derive(Clone, Copy)]
+enum Route {
+    Shipment,
+    Ship,
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
+}
+
+fn router() -> Router<Route> {
+    Router::new()
+        .route(Method::Get, "/api/fulfillment/shipments/:order_id", Route::Shipment)
+        .route(Method::Post, "/api/fulfillment/shipments/:order_id/ship", Route::Ship)
+        .route(Method::Get, "/api/fulfillment/admin/dead-letters", Route::DeadLetters)
+        .route(Method::Post, "/api/fulfillment/admin/dead-letters/:id/replay", Route::Replay)
+        .route(Method::Post, "/api/fulfillment/admin/outbox/flush", Route::Flush)
+        .route(Method::Get, "/api/fulfillment/admin/outbox", Route::Outbox)
+}
+
+pub async fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+    let request = read_request(incoming)?;
+    let (route, params) = router().resolve(request.method(), request.path())?;
+    if !matches!(route, Route::Shipment) {
+        require_admin(&request)?;
+    }
+    let conn = store::open()?;
+    match route {
+        Route::Shipment => {
+            let order_id = params.get("order_id");
+            let shipment = store::shipment(&conn, order_id)
+                .map_err(store::unavailable)?
+                .ok_or_else(|| not_found(order_id))?;
+            Ok(json_response(200, &shipment))
+        }
+        Route::Ship => ship(&conn, params.get("order_id")).await,
+        Route::DeadLetters => event_admin::list_dead_letters(&conn, request.query()),
+        Route::Replay => event_admin::replay_dead_letter(&conn, params.get("id"), events::apply).await,
+        Route::Flush => event_admin::flush_outbox(&conn),
+        Route::Outbox => event_admin::show_outbox(&conn),
+    }
+}
+
+fn not_found(order_id: &str) -> ApiError {
+    ApiError::not_found("shipment_not_found", format!("there is no shipment for order {order_id}"))
+        .with("order_id", order_id)
+}
+
+/// Marks a waiting shipment shipped and publishes `fulfillment.shipped`,
+/// both in one transaction; shipping again answers the same shipment.
+async fn ship(conn: &spin_sdk::sqlite::Connection, order_id: &str) -> Result<Response, ApiError> {
+    enum Outcome {
+        Shipped(domain::Shipment),
+        NotFound,
+        Cancelled,
+    }
+    let outcome = db::in_transaction(conn, async |conn| {
+        let Some(mut shipment) = store::shipment(conn, order_id)? else {
+            return Ok(Outcome::NotFound);
+        };
+        match domain::ship(&mut shipment, now_millis()) {
+            Ok(true) => {
+                store::save(conn, &shipment)?;
+                let event = Envelope::new(
+                    event::FULFILLMENT_SHIPPED,
+                    &shipment.correlation_id,
+                    &domain::shipped_event(&shipment),
+                )?;
+                outbox::enqueue(conn, &event)?;
+                Ok(Outcome::Shipped(shipment))
+            }
+            Ok(false) => Ok(Outcome::Shipped(shipment)),
+            Err(ShipError::Cancelled) => Ok(Outcome::Cancelled),
+        }
+    })
+    .await
+    .map_err(store::unavailable)?;
+    event_admin::publish_quietly(conn);
+    match outcome {
+        Outcome::Shipped(shipment) => Ok(json_response(200, &shipment)),
+        Outcome::NotFound => Err(not_found(order_id)),
+        Outcome::Cancelled => Err(ApiError::conflict(
+            "shipment_cancelled",
+            format!("the shipment of order {order_id} was cancelled; it cannot ship"),
+        )
+        .with("order_id", order_id)),
+    }
+}

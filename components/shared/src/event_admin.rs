@@ -1,0 +1,106 @@
+//! The admin routes every service that produces or consumes events exposes
+//! under its own path (`/api/<service>/admin/...`), the same way, over its
+//! own database; the `admin` component fans out to them (SPEC §3).
+//!
+//! - `GET  …/admin/dead-letters[?status=pending|replayed]` → `{"dead_letters": [...]}`
+//! - `POST …/admin/dead-letters/{id}/replay` → `{"dead_letter": {...}, "outcome":
+//!   "applied" | "already_applied"}`; 404 `dead_letter_not_found`; 409
+//!   `replay_failed` (the handler failed again; the dead letter counts the attempt)
+//! - `POST …/admin/outbox/flush` → `{"published", "pending", "error"?}`
+//! - `GET  …/admin/outbox` → `{"pending", "recent": [...]}`
+//!
+//! Each needs the admin token ([`crate::require_admin`]); the service checks
+//! it before calling these.
+
+use serde_json::json;
+use spin_sdk::http::Response;
+use spin_sdk::sqlite::Connection;
+
+use crate::dead_letters::{self, ReplayError, Replayed};
+use crate::event::{Envelope, redis_address};
+use crate::{ApiError, Query, json_response, outbox};
+
+fn unavailable(error: String) -> ApiError {
+    eprintln!("event store: {error}");
+    ApiError::unavailable("store_unavailable", "the service's database failed")
+}
+
+/// `GET …/admin/dead-letters`, `query` the request's query string.
+pub fn list_dead_letters(conn: &Connection, query: &str) -> Result<Response, ApiError> {
+    let query = Query::parse(query);
+    let status = match query.get("status").map(str::trim) {
+        None | Some("") => None,
+        Some(status @ (dead_letters::PENDING | dead_letters::REPLAYED)) => Some(status),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("status must be `pending` or `replayed`, got {other:?}"),
+            ));
+        }
+    };
+    let letters = dead_letters::list(conn, status).map_err(unavailable)?;
+    Ok(json_response(200, &json!({ "dead_letters": letters })))
+}
+
+/// `POST …/admin/dead-letters/{id}/replay`: runs `handler` (the service's
+/// event dispatcher) on the stored envelope, then publishes what it enqueued.
+pub async fn replay_dead_letter(
+    conn: &Connection,
+    id: &str,
+    handler: impl AsyncFnOnce(&Connection, &Envelope) -> Result<(), String>,
+) -> Result<Response, ApiError> {
+    let outcome = dead_letters::replay(conn, id, handler).await;
+    let letter = dead_letters::get(conn, id).map_err(unavailable)?;
+    match outcome {
+        Ok(replayed) => {
+            publish_quietly(conn);
+            let outcome = match replayed {
+                Replayed::Applied => "applied",
+                Replayed::AlreadyApplied => "already_applied",
+            };
+            Ok(json_response(200, &json!({ "outcome": outcome, "dead_letter": letter })))
+        }
+        Err(ReplayError::NotFound(_)) => Err(ApiError::not_found(
+            "dead_letter_not_found",
+            format!("there is no dead letter {id}"),
+        )
+        .with("id", id)),
+        Err(ReplayError::Failed(failed)) => Err(ApiError::conflict(
+            "replay_failed",
+            format!("replaying {id} failed again: {}", failed.error),
+        )
+        .with("dead_letter", serde_json::to_value(letter).unwrap_or_default())),
+        Err(ReplayError::Store(e)) => Err(unavailable(e)),
+    }
+}
+
+/// `POST …/admin/outbox/flush`: publishes what is pending now.
+pub fn flush_outbox(conn: &Connection) -> Result<Response, ApiError> {
+    let address = redis_address().map_err(|e| ApiError::internal(e))?;
+    let report = outbox::publish_pending(conn, &address).map_err(unavailable)?;
+    Ok(json_response(200, &report))
+}
+
+/// `GET …/admin/outbox`: how many wait, and the newest 50 events.
+pub fn show_outbox(conn: &Connection) -> Result<Response, ApiError> {
+    let pending = outbox::pending_count(conn).map_err(unavailable)?;
+    let recent = outbox::recent(conn, 50).map_err(unavailable)?;
+    Ok(json_response(200, &json!({ "pending": pending, "recent": recent })))
+}
+
+/// After a state change (a request, an event applied): publishes what is
+/// pending, logging a failure instead of failing the caller; the events
+/// stay in the outbox for the next call or the admin flush.
+pub fn publish_quietly(conn: &Connection) {
+    let report = redis_address().and_then(|address| outbox::publish_pending(conn, &address));
+    match report {
+        Ok(report) if report.error.is_none() => {}
+        Ok(report) => eprintln!(
+            "outbox: {} published, {} pending: {}",
+            report.published,
+            report.pending,
+            report.error.unwrap_or_default()
+        ),
+        Err(e) => eprintln!("outbox: not published: {e}"),
+    }
+}

@@ -1,0 +1,131 @@
+//! Idempotent consumers: a service applies each event id once, whatever
+//! Redis or the outboxes deliver twice.
+//!
+//! Table `inbox` (created on first use): `event_id` (primary key), `type`,
+//! `applied_at` (ms). [`apply_once`] runs the handler and records the id in
+//! one `BEGIN IMMEDIATE` transaction: an id already recorded is skipped, and
+//! two instances racing on the same event serialize on the write lock, so
+//! the second one sees the first one's record. A handler that fails has its
+//! changes rolled back and the event kept as a dead letter
+//! ([`crate::dead_letters`]) to be replayed.
+//!
+//! The handler runs inside the transaction, holding the database's write
+//! lock: keep it short. Calls it makes to other services happen even if the
+//! transaction is later rolled back, so they must be idempotent too (commit
+//! a reservation by id, reserve with a derived id, …).
+
+use spin_sdk::sqlite::{Connection, Value};
+
+use crate::db::{exec, text};
+use crate::dead_letters;
+use crate::event::Envelope;
+use crate::now_millis;
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The handler ran and its changes are committed.
+    Applied,
+    /// The event id was applied before; the handler did not run.
+    Duplicate,
+}
+
+/// An event that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The dead letter now holding the event; `None` only when even that
+    /// could not be written (the database itself failed).
+    pub dead_letter_id: Option<String>,
+    pub error: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.dead_letter_id {
+            Some(id) => write!(f, "{} (kept as dead letter {id})", self.error),
+            None => write!(f, "{} (no dead letter could be written)", self.error),
+        }
+    }
+}
+
+impl std::error::Error for Failed {}
+
+pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
+    exec(
+        conn,
+        "CREATE TABLE IF NOT EXISTS inbox (
+            event_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+        &[],
+    )?;
+    dead_letters::ensure_schema(conn)
+}
+
+/// Runs `handler` for `envelope` unless its id was applied before, and
+/// records the id, in one transaction. On failure the handler's changes are
+/// rolled back and the event is stored as a dead letter (or its dead
+/// letter's attempts counted), which is committed.
+pub async fn apply_once(
+    conn: &Connection,
+    envelope: &Envelope,
+    handler: impl AsyncFnOnce(&Connection) -> Result<(), String>,
+) -> Result<Applied, Failed> {
+    let store_failed = |error: String| Failed { dead_letter_id: None, error };
+    ensure_schema(conn).map_err(store_failed)?;
+    exec(conn, "BEGIN IMMEDIATE", &[]).map_err(store_failed)?;
+    let outcome = async {
+        let seen = exec(conn, "SELECT 1 FROM inbox WHERE event_id = ?", &[text(&envelope.id)])?;
+        let applied = if seen.rows.is_empty() {
+            handler(conn).await?;
+            exec(
+                conn,
+                "INSERT INTO inbox (event_id, type, applied_at) VALUES (?, ?, ?)",
+                &[text(&envelope.id), text(&envelope.kind), Value::Integer(now_millis())],
+            )?;
+            Applied::Applied
+        } else {
+            Applied::Duplicate
+        };
+        dead_letters::mark_replayed(conn, &envelope.id)?;
+        exec(conn, "COMMIT", &[])?;
+        Ok::<_, String>(applied)
+    }
+    .await;
+    match outcome {
+        Ok(applied) => Ok(applied),
+        Err(error) => {
+            let _ = exec(conn, "ROLLBACK", &[]);
+            eprintln!("event {} ({}) failed: {error}", envelope.id, envelope.kind);
+            let dead_letter_id = dead_letters::record(conn, &envelope.id, &envelope.kind, &envelope.to_json(), &error)
+                .map_err(|e| eprintln!("cannot record the dead letter of {}: {e}", envelope.id))
+                .ok();
+            Err(Failed { dead_letter_id, error })
+        }
+    }
+}
+
+/// What a Redis receiver does with a message: reads the envelope and
+/// applies it once. A message that is not an envelope becomes a dead letter
+/// too (its text kept, under an id derived from its bytes), so nothing the
+/// service was sent disappears silently.
+pub async fn receive(
+    conn: &Connection,
+    payload: &[u8],
+    handler: impl AsyncFnOnce(&Connection, &Envelope) -> Result<(), String>,
+) -> Result<Applied, Failed> {
+    match Envelope::parse(payload) {
+        Ok(envelope) => apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await,
+        Err(error) => {
+            let event_id = format!("unreadable_{}", &crate::sha256_hex(payload)[..32]);
+            let message = String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)]).into_owned();
+            eprintln!("unreadable message {event_id}: {error}");
+            let dead_letter_id = ensure_schema(conn)
+                .and_then(|()| dead_letters::record(conn, &event_id, "", &message, &error))
+                .map_err(|e| eprintln!("cannot record the dead letter of {event_id}: {e}"))
+                .ok();
+            Err(Failed { dead_letter_id, error })
+        }
+    }
+}
