@@ -11,12 +11,13 @@
 //! runs, not the absolute numbers.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::http_client::{HttpResponse, http_request};
 
 /// One wrk run's figures.
 struct Measure {
@@ -56,7 +57,7 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32) -> Result {
     )?;
     // Warm the catalog's seed and a cart before measuring.
     let sku = first_sku(&shop.base)?;
-    http_post(&shop.base, "/api/carts/bench/items", &format!("{{\"sku\":\"{sku}\",\"quantity\":1}}"))?;
+    call(&shop.base, "POST", "/api/carts/bench/items", &[("content-type", "application/json")], Some(&format!("{{\"sku\":\"{sku}\",\"quantity\":1}}")))?;
 
     let targets = [
         ("native hello (baseline)", format!("http://{native}/")),
@@ -82,6 +83,19 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32) -> Result {
                 name, connections, m.requests_per_sec, m.p50, m.p99, m.errors, ratio
             );
         }
+    }
+
+    // Enough stock that no checkout fails for want of it.
+    let stock = call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
+    if stock.status >= 300 {
+        return Err(format!("cannot stock {sku}: {}", stock.summary()));
+    }
+    println!();
+    println!("POST /api/checkout (cart of one line; the saga through 8 imported services)");
+    println!("{:>8} {:>10} {:>10} {:>10} {:>10} {:>9}", "clients", "checkouts", "per sec", "p50", "p99", "failures");
+    for clients in [1, 16] {
+        let (n, rate, p50, p99, failures) = checkout_latency(&shop.base, &sku, clients, seconds)?;
+        println!("{clients:>8} {n:>10} {rate:>10.1} {:>10} {:>10} {failures:>9}", format!("{:.2}ms", p50.as_secs_f64() * 1000.0), format!("{:.2}ms", p99.as_secs_f64() * 1000.0));
     }
     println!("shop-host resident memory after the runs: {} (shop), {} (hello)", shop.rss(), hello.rss());
     hello.stop();
@@ -206,30 +220,81 @@ impl Host {
     }
 }
 
-fn http(base: &str, request: String) -> Result<String> {
-    let addr = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
-    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    Ok(text)
+fn addr(base: &str) -> SocketAddr {
+    base.trim_start_matches("http://").parse().expect("the host prints an address")
 }
 
-fn http_post(base: &str, path: &str, body: &str) -> Result<String> {
-    http(
-        base,
-        format!(
-            "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
+fn call(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<HttpResponse> {
+    let headers: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    http_request(addr(base), method, path, &headers, body.map(str::as_bytes))
 }
 
 fn first_sku(base: &str) -> Result<String> {
-    let text = http(base, "GET /api/products?per_page=1 HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n".into())?;
+    let r = call(base, "GET", "/api/products?per_page=1", &[], None)?;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
     let key = "\"sku\":\"";
     let start = text.find(key).ok_or_else(|| format!("no product in {text}"))? + key.len();
     let end = text[start..].find('"').ok_or("malformed product")? + start;
     Ok(text[start..end].to_string())
+}
+
+/// Latency of `POST /api/checkout` (the whole saga through eight imported
+/// services) with `clients` clients each checking out carts back to back.
+fn checkout_latency(base: &str, sku: &str, clients: usize, seconds: u32) -> Result<(usize, f64, Duration, Duration, usize)> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds as u64);
+    let workers: Vec<_> = (0..clients)
+        .map(|client| {
+            let base = base.to_string();
+            let sku = sku.to_string();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                let mut n = 0;
+                while Instant::now() < until {
+                    n += 1;
+                    let cart = format!("bench-{clients}-{client}-{n}");
+                    let item = format!("{{\"sku\":\"{sku}\",\"quantity\":1}}");
+                    if call(&base, "POST", &format!("/api/carts/{cart}/items"), &[("content-type", "application/json")], Some(&item)).is_err() {
+                        failures += 1;
+                        continue;
+                    }
+                    let body = format!(
+                        "{{\"cart_id\":\"{cart}\",\"email\":\"bench@example.com\",\"address\":{{\"name\":\"Ada\",\"line1\":\"Hauptstr. 1\",\"city\":\"Berlin\",\"postal_code\":\"10115\",\"country\":\"DE\"}},\"shipping\":\"standard\",\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}"
+                    );
+                    let t = Instant::now();
+                    let r = call(&base, "POST", "/api/checkout", &[("content-type", "application/json"), ("idempotency-key", &cart)], Some(&body));
+                    let elapsed = t.elapsed();
+                    match r {
+                        Ok(r) if r.status == 201 => latencies.push(elapsed),
+                        Ok(r) => {
+                            if failures == 0 {
+                                eprintln!("bench: checkout answered {}", r.summary());
+                            }
+                            failures += 1;
+                        }
+                        Err(e) => {
+                            if failures == 0 {
+                                eprintln!("bench: checkout failed: {e}");
+                            }
+                            failures += 1;
+                        }
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for w in workers {
+        let (l, f) = w.join().map_err(|_| "a bench client panicked")?;
+        all.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    Ok((all.len(), all.len() as f64 / elapsed, pct(0.50), pct(0.99), failures))
 }

@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod conformance;
+mod http_client;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
 const WASM_PACKAGES: &[&str] = &[
