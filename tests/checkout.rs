@@ -421,3 +421,48 @@ fn a_checkout_killed_after_creating_the_order_is_finished_forward() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["order_id"], order_id);
 }
+
+#[test]
+fn an_authorization_whose_answer_was_lost_in_a_crash_is_found_by_its_key_and_voided() {
+    // The host dies after payment committed the authorization and before
+    // checkout journaled its id: only the deterministic key leads to it.
+    let step = "authorize_payment:before_journal";
+    let dir = TempDir::new("lost");
+    let state = dir.path().join("state");
+    let h = HostConfig::shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
+    let before = stock(&h, SKU);
+    add(&h, "lost", SKU, 2);
+    send_in_background(&h, "lost-1", &body("lost", APPROVE));
+    let id = paused_checkout(&h, step);
+    let timeline = journal(&h, &id);
+    assert_eq!(outcome(&timeline, "authorize_payment").as_deref(), Some("running"), "{timeline}");
+    assert!(timeline.get("authorization_id").is_none(), "the journal never learned it: {timeline}");
+    let by_key = format!("/api/payments?idempotency_key={id}:authorize");
+    let found = h.get(&by_key);
+    assert_eq!(found.status, 200, "payment committed the authorization: {}", found.text);
+    assert_eq!(found.json()["status"], "authorized");
+    let authorization = found.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(reserved(&h, SKU), 2);
+    h.kill();
+
+    let h = HostConfig::shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
+    assert_eq!(journal(&h, &id)["status"], "running", "nothing finished it while the host was down");
+    recover_by_admin(&h);
+
+    let timeline = journal(&h, &id);
+    assert_eq!(timeline["status"], "failed", "{timeline}");
+    assert_eq!(timeline["error"]["code"], "checkout_interrupted");
+    let authorize = timeline["steps"].as_array().unwrap().iter().find(|s| s["name"] == "authorize_payment").unwrap();
+    assert_eq!(authorize["compensation"]["name"], "void_payment", "{timeline}");
+    assert_eq!(outcome(&timeline, "reserve_stock").as_deref(), Some("compensated"));
+    assert_eq!(timeline["authorization_id"].as_str(), Some(authorization.as_str()), "recovery names what it voided");
+    let payment = h.get(&format!("/api/payments/{authorization}"));
+    assert_eq!((payment.status, payment.json()["status"].as_str()), (200, Some("voided")), "{}", payment.text);
+    assert_eq!(h.get(&by_key).json()["status"], "voided");
+    assert_eq!(stock(&h, SKU), before, "the reservation was released");
+    let suffix = id.strip_prefix("chk_").unwrap();
+    assert_eq!(h.get(&format!("/api/orders/ord_{suffix}")).status, 404, "no order");
+    assert_eq!(orders_of(&h, "erika@example.com")["total"], 0);
+    let r = checkout(&h, "lost-1", &body("lost", APPROVE));
+    assert_eq!((r.status, r.error_code().as_str()), (409, "checkout_interrupted"), "{}", r.text);
+}

@@ -311,6 +311,38 @@ fn the_same_key_returns_the_first_result_and_never_charges_twice() {
 }
 
 #[test]
+fn a_payment_is_found_by_the_key_of_the_operation_that_made_or_changed_it() {
+    let h = shop();
+    let find = |key: &str| h.get(&format!("/api/payments?idempotency_key={key}"));
+    let key = fresh_key();
+    let r = authorize(&h, &key, &authorization(APPROVES, 1200));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let found = find(&key);
+    assert_eq!(found.status, 200, "{}", found.text);
+    assert_eq!((found.json()["id"].as_str(), found.json()["status"].as_str()), (Some(id.as_str()), Some("authorized")));
+
+    // As it stands now, also under the void's key.
+    let void_key = fresh_key();
+    let r = post_with_key(&h, &format!("/api/payments/authorizations/{id}/void"), &void_key, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    for key in [&key, &void_key] {
+        let found = find(key);
+        assert_eq!((found.json()["id"].as_str(), found.json()["status"].as_str()), (Some(id.as_str()), Some("voided")));
+    }
+
+    // A decline made no payment, an unused key none either.
+    let declined = fresh_key();
+    assert_eq!(authorize(&h, &declined, &authorization(DECLINES, 1200)).status, 402);
+    for key in [declined, fresh_key()] {
+        let r = find(&key);
+        assert_eq!((r.status, r.error_code().as_str()), (404, "payment_not_found"), "{}", r.text);
+    }
+    let r = h.get("/api/payments");
+    assert_eq!((r.status, r.error_code().as_str()), (400, "idempotency_key_required"), "{}", r.text);
+}
+
+#[test]
 fn racing_identical_requests_make_one_authorization() {
     let h = shop();
     const RACERS: usize = 24;

@@ -20,7 +20,7 @@ use shop_shared::{
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
 use crate::domain::{Card, CheckoutRequest, DownstreamIds, Status, Step, StoredError, check_idempotency_key};
-use crate::saga::{Conclusion, Saga, Services, Settings};
+use crate::saga::{Conclusion, Pause, Saga, Services, Settings};
 use crate::store::{CheckoutRow, CheckoutStore, Claim};
 
 #[derive(Clone, Copy)]
@@ -80,14 +80,14 @@ fn settings() -> Settings {
         .and_then(|v| v.parse().ok())
         .filter(|ttl| (1..=3600).contains(ttl))
         .unwrap_or(DEFAULT_TTL_SECONDS);
-    let pause_after = variable(PAUSE_VARIABLE).and_then(|name| {
-        let step = Step::parse(&name);
-        if step.is_none() {
-            eprintln!("{PAUSE_VARIABLE}: {name:?} names no step; ignored");
+    let pause = variable(PAUSE_VARIABLE).and_then(|name| {
+        let pause = Pause::parse(&name);
+        if pause.is_none() {
+            eprintln!("{PAUSE_VARIABLE}: {name:?} names no step (or \"<step>:before_journal\"); ignored");
         }
-        step
+        pause
     });
-    Settings { reservation_ttl_seconds, pause_after, pause_seconds: PAUSE_SECONDS }
+    Settings { reservation_ttl_seconds, pause, pause_seconds: PAUSE_SECONDS }
 }
 
 fn grace_millis() -> i64 {

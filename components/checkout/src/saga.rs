@@ -32,6 +32,10 @@ pub trait Services {
     /// The authorization's id.
     fn authorize(&self, idempotency_key: &str, amount: &Money, card: &Card) -> Result<String, ApiError>;
     fn void(&self, idempotency_key: &str, authorization_id: &str) -> Result<(), ApiError>;
+    /// The id of the authorization made under `idempotency_key`, if any: how
+    /// an authorization whose answer was lost (a crash between the call and
+    /// its journal entry) is found to be voided.
+    fn find_authorization(&self, idempotency_key: &str) -> Result<Option<String>, ApiError>;
     fn create_order(&self, order: &NewOrder) -> Result<(), ApiError>;
     fn order_exists(&self, order_id: &str) -> Result<bool, ApiError>;
     fn fail_order(&self, order_id: &str, reason: &str) -> Result<(), ApiError>;
@@ -66,7 +70,9 @@ pub trait Journal {
         error: Option<&str>,
         state: &SagaState,
     ) -> Result<(), ApiError>;
-    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64) -> Result<(), ApiError>;
+    /// With the state, which a compensation may have learned from (the id of
+    /// an authorization found by its key).
+    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64, state: &SagaState) -> Result<(), ApiError>;
     /// A compensation failed: the checkout waits in `compensating` for recovery.
     fn compensation_stuck(&mut self) -> Result<(), ApiError>;
     fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError>;
@@ -77,9 +83,39 @@ pub trait Journal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub reservation_ttl_seconds: u32,
-    /// Test-only fault injection: block right after this step is journaled.
-    pub pause_after: Option<Step>,
+    /// Test-only fault injection: where to block for `pause_seconds`.
+    pub pause: Option<Pause>,
     pub pause_seconds: u64,
+}
+
+/// Test-only fault injection (the `checkout_pause_after_step` variable): a
+/// place where the saga blocks, so a test can kill the host right there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub step: Step,
+    /// `"<step>:before_journal"`: right after the step's call returned, before
+    /// its result is journaled (the journal says the step is running, the
+    /// other service has done it). Plain `"<step>"`: right after the result
+    /// is journaled.
+    pub before_journal: bool,
+}
+
+impl Pause {
+    const BEFORE_JOURNAL: &'static str = ":before_journal";
+
+    pub fn parse(text: &str) -> Option<Pause> {
+        let (name, before_journal) = match text.strip_suffix(Self::BEFORE_JOURNAL) {
+            Some(name) => (name, true),
+            None => (text, false),
+        };
+        Step::parse(name).map(|step| Pause { step, before_journal })
+    }
+
+    /// As the variable spells it; the log line a test waits for names it.
+    pub fn name(self) -> String {
+        let suffix = if self.before_journal { Self::BEFORE_JOURNAL } else { "" };
+        format!("{}{suffix}", self.step.name())
+    }
 }
 
 /// How a run ended.
@@ -202,17 +238,25 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         self.journal.step_started(step, position, started)?;
         self.records.push(StepRecord { step, outcome: Outcome::Running, compensated: false });
         let result = self.execute(step);
+        self.pause_at(step, true);
         self.end_step(step, result, Some(now_millis() - started))?;
-        if self.settings.pause_after == Some(step) {
-            eprintln!(
-                "checkout {}: paused after {} (checkout_pause_after_step) for {} s",
-                self.checkout_id,
-                step.name(),
-                self.settings.pause_seconds
-            );
-            std::thread::sleep(std::time::Duration::from_secs(self.settings.pause_seconds));
-        }
+        self.pause_at(step, false);
         Ok(())
+    }
+
+    /// Blocks if the fault injection names this place.
+    fn pause_at(&self, step: Step, before_journal: bool) {
+        let Some(pause) = self.settings.pause else { return };
+        if pause != (Pause { step, before_journal }) {
+            return;
+        }
+        eprintln!(
+            "checkout {}: paused after {} (checkout_pause_after_step) for {} s",
+            self.checkout_id,
+            pause.name(),
+            self.settings.pause_seconds
+        );
+        std::thread::sleep(std::time::Duration::from_secs(self.settings.pause_seconds));
     }
 
     fn end_step(&mut self, step: Step, result: Result<(), ApiError>, duration_ms: Option<i64>) -> Result<(), ApiError> {
@@ -309,30 +353,36 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         let started = now_millis();
         match step {
             Step::ReserveStock => self.services.release(&self.ids.reservation_id)?,
-            Step::AuthorizePayment => match &self.state.authorization_id {
-                Some(id) => self.services.void(&self.ids.void_key, id)?,
-                None => {
-                    let interrupted_mid_call = self
-                        .state
-                        .failure
-                        .as_ref()
-                        .is_none_or(|f| f.body.contains("checkout_interrupted"));
-                    if interrupted_mid_call {
-                        // shop:payment has no lookup by idempotency key: an
-                        // authorization whose answer was lost in a crash
-                        // cannot be found to be voided.
-                        eprintln!(
-                            "checkout {}: the authorization under key {} may exist and cannot be looked up to void it",
-                            self.checkout_id, self.ids.payment_key
-                        );
+            Step::AuthorizePayment => {
+                // Without a journaled id the call may still have authorized
+                // (its answer was lost in a crash, or it failed after
+                // committing): the deterministic key finds it. A decline or
+                // a key never used finds nothing, and nothing is to undo.
+                let id = match &self.state.authorization_id {
+                    Some(id) => Some(id.clone()),
+                    None => {
+                        let found = self.services.find_authorization(&self.ids.payment_key)?;
+                        if let Some(id) = &found {
+                            eprintln!(
+                                "checkout {}: found authorization {id} under key {}; voiding it",
+                                self.checkout_id, self.ids.payment_key
+                            );
+                        }
+                        found
                     }
+                };
+                if let Some(id) = id {
+                    self.services.void(&self.ids.void_key, &id)?;
+                    // Journaled with the compensation: the timeline names
+                    // the authorization that was voided.
+                    self.state.authorization_id = Some(id);
                 }
-            },
+            }
             Step::CreateOrder => self.services.fail_order(&self.ids.order_id, "checkout failed; the saga was compensated")?,
             _ => {}
         }
         let now = now_millis();
-        self.journal.step_compensated(step, now, now - started)?;
+        self.journal.step_compensated(step, now, now - started, &self.state)?;
         if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {
             record.compensated = true;
         }
@@ -405,6 +455,10 @@ mod tests {
         decline: Option<ApiError>,
         out_of_stock: bool,
         void_fails: bool,
+        /// What payment holds under the authorize key, whatever checkout
+        /// learned of it.
+        lost_authorization: Option<String>,
+        lookup_fails: bool,
         calls: RefCell<Vec<String>>,
     }
 
@@ -453,6 +507,13 @@ mod tests {
             self.calls.borrow_mut().push(format!("void {id}"));
             Ok(())
         }
+        fn find_authorization(&self, key: &str) -> Result<Option<String>, ApiError> {
+            assert_eq!(key, "chk_1:authorize");
+            if self.lookup_fails {
+                return Err(ApiError::unavailable("payment_unavailable", "down"));
+            }
+            Ok(self.lost_authorization.clone())
+        }
         fn create_order(&self, order: &NewOrder) -> Result<(), ApiError> {
             self.calls.borrow_mut().push(format!("create {}", order.id));
             Ok(())
@@ -477,6 +538,8 @@ mod tests {
         steps: Vec<(Step, Outcome, bool)>,
         outbox: Vec<OutboxEvent>,
         response: Option<StoredError>,
+        /// The state as last journaled.
+        state: Option<SagaState>,
     }
 
     impl Journal for Memory {
@@ -484,11 +547,17 @@ mod tests {
             self.steps.push((step, Outcome::Running, false));
             Ok(())
         }
-        fn step_ended(&mut self, step: Step, outcome: Outcome, _: Option<i64>, _: Option<&str>, _: &SagaState) -> Result<(), ApiError> {
-            self.steps.iter_mut().find(|s| s.0 == step).unwrap().1 = outcome;
+        fn step_ended(&mut self, step: Step, outcome: Outcome, _: Option<i64>, _: Option<&str>, state: &SagaState) -> Result<(), ApiError> {
+            // A resumed saga's running step is in the store, not here.
+            match self.steps.iter_mut().find(|s| s.0 == step) {
+                Some(s) => s.1 = outcome,
+                None => self.steps.push((step, outcome, false)),
+            }
+            self.state = Some(state.clone());
             Ok(())
         }
-        fn step_compensated(&mut self, step: Step, _: i64, _: i64) -> Result<(), ApiError> {
+        fn step_compensated(&mut self, step: Step, _: i64, _: i64, state: &SagaState) -> Result<(), ApiError> {
+            self.state = Some(state.clone());
             // A resumed saga's earlier steps are in the store, not here.
             match self.steps.iter_mut().find(|s| s.0 == step) {
                 Some(s) => s.2 = true,
@@ -536,7 +605,7 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings { reservation_ttl_seconds: 60, pause_after: None, pause_seconds: 0 }
+        Settings { reservation_ttl_seconds: 60, pause: None, pause_seconds: 0 }
     }
 
     fn run(fake: &Fake, journal: &mut Memory) -> Conclusion {
@@ -631,5 +700,88 @@ mod tests {
         assert!(matches!(conclusion, Conclusion::Pending(_)), "{conclusion:?}");
         assert_eq!(journal.status, Some(Status::Compensating));
         assert!(fake.calls.borrow().is_empty(), "the reservation is released only after the void");
+    }
+
+    /// The journal of a checkout the host died in while authorizing: the
+    /// stock is reserved, the authorize call started and its end (and the
+    /// authorization id) never journaled.
+    fn killed_while_authorizing() -> Vec<StepRecord> {
+        vec![
+            StepRecord { step: Step::ReserveStock, outcome: Outcome::Ok, compensated: false },
+            StepRecord { step: Step::AuthorizePayment, outcome: Outcome::Running, compensated: false },
+        ]
+    }
+
+    #[test]
+    fn recovery_finds_an_authorization_whose_answer_was_lost_by_its_key_and_voids_it() {
+        let fake = Fake { lost_authorization: Some("pay_lost".into()), ..Fake::default() };
+        let mut journal = Memory::default();
+        let settings = settings();
+        let conclusion =
+            Saga::resume(&fake, &mut journal, &settings, "chk_1", request(), SagaState::default(), killed_while_authorizing())
+                .run()
+                .unwrap();
+        let Conclusion::Finished(Status::Failed, response) = conclusion else { panic!("{conclusion:?}") };
+        assert!(response.body.contains("checkout_interrupted"));
+        assert_eq!(*fake.calls.borrow(), ["void pay_lost", "release res_1"]);
+        assert_eq!(
+            journal.state.unwrap().authorization_id.as_deref(),
+            Some("pay_lost"),
+            "the timeline names the authorization that was voided"
+        );
+    }
+
+    #[test]
+    fn recovery_voids_nothing_when_the_lost_call_authorized_nothing() {
+        let fake = Fake::default();
+        let mut journal = Memory::default();
+        let settings = settings();
+        let conclusion =
+            Saga::resume(&fake, &mut journal, &settings, "chk_1", request(), SagaState::default(), killed_while_authorizing())
+                .run()
+                .unwrap();
+        assert!(matches!(conclusion, Conclusion::Finished(Status::Failed, _)), "{conclusion:?}");
+        assert_eq!(*fake.calls.borrow(), ["release res_1"]);
+    }
+
+    #[test]
+    fn a_lookup_that_fails_leaves_the_checkout_compensating_for_recovery() {
+        let fake = Fake { lookup_fails: true, ..Fake::default() };
+        let mut journal = Memory::default();
+        let settings = settings();
+        let conclusion =
+            Saga::resume(&fake, &mut journal, &settings, "chk_1", request(), SagaState::default(), killed_while_authorizing())
+                .run()
+                .unwrap();
+        assert!(matches!(conclusion, Conclusion::Pending(_)), "{conclusion:?}");
+        assert_eq!(journal.status, Some(Status::Compensating));
+        assert!(fake.calls.borrow().is_empty(), "the reservation is released only after the authorization is settled");
+    }
+
+    #[test]
+    fn an_authorize_that_failed_after_authorizing_is_found_and_voided() {
+        // payment committed, then its answer failed on the way back.
+        let fake = Fake {
+            cart: vec![("A".into(), 1)],
+            decline: Some(ApiError::unavailable("payment_unavailable", "down")),
+            lost_authorization: Some("pay_2".into()),
+            ..Fake::default()
+        };
+        let mut journal = Memory::default();
+        let Conclusion::Finished(Status::Failed, response) = run(&fake, &mut journal) else { panic!() };
+        assert_eq!(response.status, 503);
+        assert_eq!(*fake.calls.borrow(), ["reserve res_1", "void pay_2", "release res_1"]);
+    }
+
+    #[test]
+    fn pauses_are_a_step_or_a_step_before_its_journal_entry() {
+        assert_eq!(Pause::parse("reserve_stock"), Some(Pause { step: Step::ReserveStock, before_journal: false }));
+        let before = Pause::parse("authorize_payment:before_journal").unwrap();
+        assert_eq!(before, Pause { step: Step::AuthorizePayment, before_journal: true });
+        assert_eq!(before.name(), "authorize_payment:before_journal");
+        assert_eq!(Pause::parse("create_order").unwrap().name(), "create_order");
+        for bad in ["", "nope", "authorize_payment:after", ":before_journal"] {
+            assert_eq!(Pause::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -200,6 +200,13 @@ impl Services for Wired {
         }
     }
 
+    fn find_authorization(&self, idempotency_key: &str) -> Result<Option<String>, ApiError> {
+        match payment::payment::find_by_key(idempotency_key) {
+            Ok(found) => Ok(found.map(|payment| payment.id)),
+            Err(error) => Err(unavailable("payment", error)),
+        }
+    }
+
     fn create_order(&self, order: &NewOrder) -> Result<(), ApiError> {
         use orders::orders::Error as E;
         let currency = order.totals.currency.clone();

@@ -293,9 +293,9 @@ impl Journal for SqlJournal<'_> {
         })
     }
 
-    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64) -> Result<(), ApiError> {
+    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64, state: &SagaState) -> Result<(), ApiError> {
         self.store.transaction(|store| {
-            self.touch(None)?;
+            self.touch(Some(state))?;
             store.query(
                 "UPDATE steps SET compensated_at = ?, compensation_ms = ? WHERE checkout_id = ? AND step = ?",
                 &[

@@ -595,6 +595,19 @@ pub enum Outcome {
     Declined(Decline),
 }
 
+impl Outcome {
+    /// The payment the operation made or changed: the authorization of an
+    /// authorize, the payment a capture, void or refund applied to; `None`
+    /// for a decline, which makes none.
+    pub fn payment_id(&self) -> Option<&str> {
+        match self {
+            Self::Payment(payment) => Some(&payment.id),
+            Self::Refund(receipt) => Some(&receipt.payment.id),
+            Self::Declined(_) => None,
+        }
+    }
+}
+
 /// The operations an Idempotency-Key can be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -1052,6 +1065,33 @@ mod tests {
             capture,
             Fingerprint::follow_up(Operation::Capture, "pay_1", Some(&eur(5)))
         );
+    }
+
+    #[test]
+    fn an_outcome_names_the_payment_it_made_or_changed() {
+        let mut p = payment(1000);
+        assert_eq!(Outcome::Payment(p.view(&[])).payment_id(), Some("pay_1"));
+        p.capture(None, 1).unwrap();
+        p.refund(Some(&eur(100)), 2).unwrap();
+        let refund = Refund {
+            id: "rfd_1".into(),
+            payment_id: "pay_1".into(),
+            amount: 100,
+            created_at: 2,
+        };
+        let receipt = Outcome::Refund(RefundReceipt {
+            refund: p.refund_view(&refund),
+            payment: p.view(&[refund]),
+        });
+        assert_eq!(receipt.payment_id(), Some("pay_1"));
+        let decline = Outcome::Declined(Decline {
+            reason: DeclineReason::CardDeclined,
+            card: CardSummary {
+                brand: "visa".into(),
+                last4: "0002".into(),
+            },
+        });
+        assert_eq!(decline.payment_id(), None, "a decline makes no payment");
     }
 
     #[test]

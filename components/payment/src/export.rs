@@ -83,6 +83,11 @@ impl Guest for PaymentExport {
         check_payment_id(&id)?;
         Ok(PaymentStore::open()?.view(&id)?.into())
     }
+
+    fn find_by_key(idempotency_key: String) -> Result<Option<wit::Payment>, wit::Error> {
+        let key = IdempotencyKey::parse(Some(&idempotency_key))?;
+        Ok(PaymentStore::open()?.find_by_key(&key)?.map(Into::into))
+    }
 }
 
 fn money(money: WitMoney) -> Result<Money, PaymentError> {

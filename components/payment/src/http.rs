@@ -1,9 +1,13 @@
 //! The payment service's HTTP API: routes to the domain and the store, JSON
 //! in and out. Every POST needs an `Idempotency-Key` header; a retry with the
 //! same key gets the first result back, marked `idempotent-replayed: true`.
+//! `GET /api/payments?idempotency_key=…` finds the payment a key's operation
+//! made or changed (for a caller that lost the answer), 404 when none.
 
 use serde_json::Value;
-use shop_shared::{ApiError, JsonBody, Money, Router, json_response, now_millis, read_request};
+use shop_shared::{
+    ApiError, JsonBody, Money, Query, Router, json_response, now_millis, read_request,
+};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
 use crate::domain::{
@@ -18,6 +22,7 @@ enum Route {
     Capture,
     Void,
     GetPayment,
+    FindByKey,
     Refund,
 }
 
@@ -43,6 +48,7 @@ fn router() -> Router<Route> {
             "/api/payments/authorizations/:id/void",
             Route::Void,
         )
+        .route(Method::Get, "/api/payments", Route::FindByKey)
         .route(Method::Get, "/api/payments/:id", Route::GetPayment)
         .route(Method::Post, "/api/payments/:id/refunds", Route::Refund)
 }
@@ -61,6 +67,7 @@ fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
             check_payment_id(id)?;
             Ok(json_response(200, &PaymentStore::open()?.view(id)?))
         }
+        Route::FindByKey => find_by_key(&request),
         Route::Capture => {
             let key = idempotency_key(&request)?;
             check_payment_id(id)?;
@@ -90,6 +97,26 @@ fn authorize(request: &Request) -> Result<Response, ApiError> {
     check_amount(&amount)?;
     let card = card(&body)?.check(now_millis())?;
     recorded(PaymentStore::open()?.authorize(&key, &amount, &card)?)
+}
+
+/// `GET /api/payments?idempotency_key=…` → the payment as it stands now.
+fn find_by_key(request: &Request) -> Result<Response, ApiError> {
+    let query = Query::parse(request.query());
+    let key = IdempotencyKey::parse(query.get("idempotency_key")).map_err(|error| match error {
+        PaymentError::IdempotencyKeyRequired => ApiError::bad_request(
+            "idempotency_key_required",
+            "GET /api/payments needs ?idempotency_key=<the key of the operation to look up>",
+        ),
+        other => other.into(),
+    })?;
+    match PaymentStore::open()?.find_by_key(&key)? {
+        Some(payment) => Ok(json_response(200, &payment)),
+        None => Err(ApiError::not_found(
+            "payment_not_found",
+            "no payment was made or changed under this Idempotency-Key (never used, or declined)",
+        )
+        .with("idempotency_key", key.as_str())),
+    }
 }
 
 fn idempotency_key(request: &Request) -> Result<IdempotencyKey, PaymentError> {

@@ -211,6 +211,21 @@ impl PaymentStore {
         Ok(payment.view(&self.refunds(id)?))
     }
 
+    /// The payment, as it stands now, that the operation recorded under
+    /// `key` made or changed (see [`Outcome::payment_id`]); `None` for a key
+    /// never used, or one whose operation was declined. This is how a caller
+    /// whose answer was lost (it crashed between the call and recording the
+    /// result) finds what its call did, to undo it.
+    pub fn find_by_key(&self, key: &IdempotencyKey) -> Result<Option<PaymentView>, PaymentError> {
+        let Some((_, recorded)) = self.recorded(key)? else {
+            return Ok(None);
+        };
+        match recorded.outcome.payment_id() {
+            Some(id) => self.view(id).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `work` once per Idempotency-Key: a key seen before returns its
     /// recorded result (or, used for another request, is refused).
     fn idempotent(
