@@ -1207,6 +1207,7 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http_client::read_response;
 
     #[test]
     fn json5_subset_of_the_suite() {

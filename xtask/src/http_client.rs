@@ -151,7 +151,7 @@ fn read_head(r: &mut impl BufRead) -> Result<Head, String> {
     Ok((status, reason, headers))
 }
 
-fn read_response(r: &mut impl BufRead, head_request: bool) -> Result<HttpResponse, String> {
+pub fn read_response(r: &mut impl BufRead, head_request: bool) -> Result<HttpResponse, String> {
     // Skip interim 1xx responses (100 Continue, 103 Early Hints).
     let (status, reason, headers) = loop {
         let head = read_head(r)?;
