@@ -126,3 +126,17 @@ fn wait_subscribed(redis: &RedisServer) {
     });
     assert!(subscribed.is_some(), "the host never subscribed");
 }
+
+#[test]
+fn publishing_works_again_as_soon_as_redis_is_back() {
+    let mut redis = RedisServer::start();
+    let dir = TempDir::new("redis-pool");
+    let h = HostConfig::manifest(manifest(&dir)).variable("redis_address", &redis.url()).start();
+    wait_subscribed(&redis);
+    // Leaves a pooled connection to the first server process behind.
+    assert_eq!(publish(&h, &redis.url(), "before").status, 200);
+    redis.pause();
+    redis.resume();
+    let r = publish(&h, &redis.url(), "after-restart");
+    assert_eq!(r.status, 200, "the first publish after a restart must not fail on a dead pooled connection: {}", r.text);
+}

@@ -182,18 +182,19 @@ impl Server {
     }
 
     async fn command(&self, args: &[Vec<u8>]) -> Result<Reply, BrokerError> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => Connection::connect(&self.address)
-                .await
-                .map_err(|e| BrokerError::Unavailable(format!("{}: {e}", self.url)))?,
-        };
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let reply = conn
-            .command(&refs)
-            .await
-            .map_err(|e| BrokerError::Unavailable(format!("{}: {e}", self.url)))?;
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let result = match pooled {
+            // A pooled connection may have died with a server restart since
+            // it was last used; that failure says nothing about the server
+            // now, so the command is tried once more on a fresh connection.
+            Some(mut conn) => match conn.command(&refs).await {
+                Ok(reply) => Ok((conn, reply)),
+                Err(_) => self.fresh(&refs).await,
+            },
+            None => self.fresh(&refs).await,
+        };
+        let (conn, reply) = result.map_err(|e| BrokerError::Unavailable(format!("{}: {e}", self.url)))?;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < POOL_SIZE {
             idle.push(conn);
@@ -202,6 +203,12 @@ impl Server {
             Reply::Error(e) => Err(BrokerError::Refused(e)),
             other => Ok(other),
         }
+    }
+
+    async fn fresh(&self, args: &[&[u8]]) -> std::io::Result<(Connection, Reply)> {
+        let mut conn = Connection::connect(&self.address).await?;
+        let reply = conn.command(args).await?;
+        Ok((conn, reply))
     }
 
     fn subscribe(self: &Arc<Self>, channel: &str) -> mpsc::UnboundedReceiver<Message> {
