@@ -100,6 +100,7 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32) -> Result {
     println!("shop-host resident memory after the runs: {} (shop), {} (hello)", shop.rss(), hello.rss());
     hello.stop();
     shop.stop();
+    events_latency(host_bin, root, &work)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
@@ -218,6 +219,99 @@ impl Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Time from `POST /api/checkout` answering to `payment.captured` on a
+/// real Redis: the choreography placed → shipped → captured, each hop a
+/// pub/sub delivery and an instance. Measured by subscribing to the capture
+/// channel, 200 orders one after the other.
+fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
+    const ORDERS: usize = 200;
+    if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+        println!("(no redis-server: the event latency is not measured; install redis-server)");
+        return Ok(());
+    }
+    let port = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-server: {e}"))?;
+    let url = format!("redis://127.0.0.1:{port}");
+    let outcome = (|| {
+        let mut shop = Host::start(
+            host_bin,
+            &root.join("spin.toml"),
+            &work.join("events-state"),
+            &["--variable", "admin_token=bench", "--variable", &format!("redis_address={url}")],
+        )?;
+        let sku = first_sku(&shop.base)?;
+        call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
+        // Listen for captures before any order exists.
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Instant)>();
+        let mut sub = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$22\r\nshop.payment.captured\r\n").map_err(|e| e.to_string())?;
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(sub);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(at) = line.find("\"order_id\":\"") {
+                    let rest = &line[at + 12..];
+                    if let Some(end) = rest.find('"') {
+                        let _ = tx.send((rest[..end].to_string(), Instant::now()));
+                    }
+                }
+                line.clear();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let mut sent = std::collections::HashMap::new();
+        for i in 0..ORDERS {
+            let cart = format!("events-{i}");
+            call(&shop.base, "POST", &format!("/api/carts/{cart}/items"), &[("content-type", "application/json")], Some(&format!("{{\"sku\":\"{sku}\",\"quantity\":1}}")))?;
+            let body = format!(
+                "{{\"cart_id\":\"{cart}\",\"email\":\"bench@example.com\",\"address\":{{\"name\":\"Ada\",\"line1\":\"Hauptstr. 1\",\"city\":\"Berlin\",\"postal_code\":\"10115\",\"country\":\"DE\"}},\"shipping\":\"standard\",\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}"
+            );
+            let r = call(&shop.base, "POST", "/api/checkout", &[("content-type", "application/json"), ("idempotency-key", &cart)], Some(&body))?;
+            let answered = Instant::now();
+            if r.status != 201 {
+                return Err(format!("checkout failed: {}", r.summary()));
+            }
+            let text = String::from_utf8_lossy(&r.body).into_owned();
+            let order = text.find("\"order_id\":\"").and_then(|at| {
+                let rest = &text[at + 12..];
+                rest.find('"').map(|end| rest[..end].to_string())
+            });
+            sent.insert(order.ok_or("no order_id in the checkout answer")?, answered);
+        }
+        let mut latencies = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while latencies.len() < ORDERS && Instant::now() < deadline {
+            if let Ok((order, at)) = rx.recv_timeout(Duration::from_millis(500))
+                && let Some(start) = sent.remove(&order)
+            {
+                latencies.push(at.saturating_duration_since(start));
+            }
+        }
+        shop.stop();
+        latencies.sort();
+        let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
+        println!();
+        println!("POST /api/checkout answered -> payment.captured on a real Redis ({ORDERS} orders, one at a time)");
+        match latencies.len() {
+            0 => println!("  no capture observed"),
+            n => println!(
+                "  captured {n}/{ORDERS}: p50 {}  p90 {}  p99 {}",
+                ms(latencies[n / 2]),
+                ms(latencies[(n * 9 / 10).min(n - 1)]),
+                ms(latencies[(n * 99 / 100).min(n - 1)])
+            ),
+        }
+        Ok(())
+    })();
+    let _ = redis.kill();
+    let _ = redis.wait();
+    outcome
 }
 
 fn addr(base: &str) -> SocketAddr {
