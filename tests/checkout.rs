@@ -17,6 +17,19 @@ const PROCESSOR_ERROR: &str = "4000000000000119";
 const SKU: &str = "COF-001";
 const OTHER_SKU: &str = "COF-002";
 
+/// Where no Redis listens: port 1 (tcpmux) is never served here.
+const NO_REDIS: &str = "redis://127.0.0.1:1";
+
+/// The shop with its events held back. These tests check what the saga
+/// itself does (the stock reserved, the payment authorized, the order
+/// placed); with Redis reachable, fulfillment and payment would react to
+/// `order.placed` at once (commit the stock, capture the money: that is
+/// tests/events.rs). Here checkout's outbox keeps the event, and the
+/// checkout answers all the same.
+fn shop() -> HostConfig {
+    HostConfig::shop().variable("redis_address", NO_REDIS)
+}
+
 fn body(cart: &str, card: &str) -> Value {
     json!({
         "cart_id": cart,
@@ -76,8 +89,11 @@ fn orders_of(h: &Host, email: &str) -> Value {
 
 /// The checkout id an error answer names, else the most recent one in the logs.
 fn checkout_id_of_failure(h: &Host) -> String {
-    let logs = h.logs();
-    let line = logs.lines().rev().find(|l| l.starts_with("checkout chk_")).expect("a checkout log line");
+    // The component's stderr reaches the host's a moment after the answer may.
+    let line = eventually(Duration::from_secs(5), || {
+        h.logs().lines().rev().find(|l| l.starts_with("checkout chk_")).map(str::to_owned)
+    })
+    .unwrap_or_else(|| panic!("a checkout log line:\n{}", h.logs()));
     line.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string()
 }
 
@@ -97,7 +113,7 @@ fn price_of(h: &Host, sku: &str) -> i64 {
 
 #[test]
 fn a_checkout_places_the_order_with_stock_reserved_payment_authorized_and_the_cart_emptied() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     add(&h, "happy", SKU, 2);
     add(&h, "happy", OTHER_SKU, 1);
     let r = checkout(&h, "happy-1", &body("happy", APPROVE));
@@ -140,11 +156,26 @@ fn a_checkout_places_the_order_with_stock_reserved_payment_authorized_and_the_ca
         assert_eq!(step["outcome"], "ok", "{step}");
         assert!(step["started_at"].as_str().unwrap().ends_with('Z') && step["duration_ms"].is_u64(), "{step}");
     }
+
+    // Redis could not be reached: the order stands, its order.placed waits
+    // in checkout's outbox with the reason, for the next checkout or the flush.
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    assert_eq!(h.get("/api/checkout/admin/outbox").status, 401);
+    let outbox = h.request("GET", "/api/checkout/admin/outbox", &[("authorization", &auth)], None);
+    assert_eq!(outbox.status, 200, "{}", outbox.text);
+    let outbox = outbox.json();
+    assert_eq!(outbox["pending"], 1, "{outbox}");
+    let event = &outbox["recent"][0];
+    assert_eq!((event["type"].as_str(), event["correlation_id"].as_str()), (Some("order.placed"), placed["checkout_id"].as_str()));
+    assert!(event["sent_at"].is_null() && event["attempts"].as_i64() >= Some(1), "{event}");
+    assert!(event["last_error"].as_str().unwrap().contains("Redis"), "{event}");
+    let flush = h.request("POST", "/api/checkout/admin/outbox/flush", &[("authorization", &auth)], None);
+    assert_eq!((flush.status, flush.json()["published"].as_u64(), flush.json()["pending"].as_u64()), (200, Some(0), Some(1)), "{}", flush.text);
 }
 
 #[test]
 fn out_of_stock_names_the_skus_and_neither_reserves_nor_charges() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     let r = h.request(
         "PUT",
         &format!("/api/inventory/{SKU}"),
@@ -169,7 +200,7 @@ fn out_of_stock_names_the_skus_and_neither_reserves_nor_charges() {
 
 #[test]
 fn a_refused_payment_releases_the_reservation_and_places_no_order() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     for (i, (card, status, code)) in [
         (DECLINE, 402, "card_declined"),
         (INSUFFICIENT, 402, "insufficient_funds"),
@@ -200,7 +231,7 @@ fn a_refused_payment_releases_the_reservation_and_places_no_order() {
 
 #[test]
 fn bad_addresses_and_empty_carts_are_refused_with_422_and_change_nothing() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     add(&h, "addr", SKU, 1);
     let mut unknown_country = body("addr", APPROVE);
     unknown_country["address"]["country"] = json!("XX");
@@ -231,7 +262,7 @@ fn bad_addresses_and_empty_carts_are_refused_with_422_and_change_nothing() {
 
 #[test]
 fn the_same_idempotency_key_replays_the_first_answer_and_never_charges_twice() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     add(&h, "replay", SKU, 1);
     let first = checkout(&h, "replay-1", &body("replay", APPROVE));
     assert_eq!(first.status, 201, "{}", first.text);
@@ -254,7 +285,7 @@ fn the_same_idempotency_key_replays_the_first_answer_and_never_charges_twice() {
 
 #[test]
 fn identical_requests_racing_make_one_order_and_one_authorization() {
-    let h = HostConfig::shop().start();
+    let h = shop().start();
     add(&h, "race", SKU, 2);
     let replies: Vec<Reply> = std::thread::scope(|s| {
         let threads: Vec<_> = (0..4).map(|_| s.spawn(|| checkout(&h, "race-1", &body("race", APPROVE)))).collect();
@@ -285,7 +316,7 @@ fn swapping_the_tax_dependency_in_spin_toml_changes_totals_without_rebuilding_ch
     let before = file_hash(&checkout_wasm);
     let modified = std::fs::metadata(&checkout_wasm).unwrap().modified().unwrap();
 
-    let vat = HostConfig::shop().start();
+    let vat = shop().start();
     add(&vat, "swap", SKU, 3);
     let with_vat = checkout(&vat, "swap-1", &body("swap", APPROVE));
     assert_eq!(with_vat.status, 201, "{}", with_vat.text);
@@ -354,13 +385,13 @@ fn paused_checkout(h: &Host, step: &str) -> String {
 fn crash_after(step: &str, recover: impl FnOnce(&Host)) -> (Host, String, TempDir) {
     let dir = TempDir::new("crash");
     let state = dir.path().join("state");
-    let h = HostConfig::shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
+    let h = shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
     add(&h, "crash", SKU, 2);
     send_in_background(&h, "crash-1", &body("crash", APPROVE));
     let id = paused_checkout(&h, step);
     assert_eq!(journal(&h, &id)["status"], "running");
     h.kill();
-    let h = HostConfig::shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
+    let h = shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
     assert_eq!(journal(&h, &id)["status"], "running", "nothing finished it while the host was down");
     recover(&h);
     (h, id, dir)
@@ -429,7 +460,7 @@ fn an_authorization_whose_answer_was_lost_in_a_crash_is_found_by_its_key_and_voi
     let step = "authorize_payment:before_journal";
     let dir = TempDir::new("lost");
     let state = dir.path().join("state");
-    let h = HostConfig::shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
+    let h = shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
     let before = stock(&h, SKU);
     add(&h, "lost", SKU, 2);
     send_in_background(&h, "lost-1", &body("lost", APPROVE));
@@ -445,7 +476,7 @@ fn an_authorization_whose_answer_was_lost_in_a_crash_is_found_by_its_key_and_voi
     assert_eq!(reserved(&h, SKU), 2);
     h.kill();
 
-    let h = HostConfig::shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
+    let h = shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
     assert_eq!(journal(&h, &id)["status"], "running", "nothing finished it while the host was down");
     recover_by_admin(&h);
 

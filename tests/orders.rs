@@ -1,6 +1,9 @@
 //! The orders service through the real host and the real orders.wasm: orders
 //! are created over the admin route (checkout uses the WIT interface), read
-//! by anyone, listed per customer, and moved through their statuses.
+//! by anyone, listed per customer, and moved through their statuses:
+//! placed → shipped → paid (the money is taken after shipping) → delivered,
+//! placed → cancelled (only before it ships), placed → failed. The events
+//! that move orders in use are in tests/events.rs.
 
 use shop_tests::*;
 
@@ -102,11 +105,11 @@ fn creating_the_same_id_again_returns_the_order_and_other_content_conflicts() {
     assert_eq!(first.json()["id"], "ord_from-checkout-1");
 
     // A retry, even after the order moved on, is the same order.
-    assert_eq!(set_status(&h, "ord_from-checkout-1", "paid").status, 200);
+    assert_eq!(set_status(&h, "ord_from-checkout-1", "shipped").status, 200);
     let again = admin(&h, "/api/orders", &body);
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.json()["created_at"], first.json()["created_at"]);
-    assert_eq!(again.json()["status"], "paid");
+    assert_eq!(again.json()["status"], "shipped");
 
     body["shipping"] = json!("express");
     let r = admin(&h, "/api/orders", &body);
@@ -114,7 +117,7 @@ fn creating_the_same_id_again_returns_the_order_and_other_content_conflicts() {
     assert_eq!(r.error_code(), "order_conflict");
     let stored = h.get("/api/orders/ord_from-checkout-1").json();
     assert_eq!(stored["shipping"], "standard");
-    assert_eq!(statuses(&stored), ["placed", "paid"]);
+    assert_eq!(statuses(&stored), ["placed", "shipped"]);
 }
 
 #[test]
@@ -192,31 +195,39 @@ fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing() {
     let id = create(&h, &new_order("erika@example.com"));
     let order = |h: &Host| h.get(&format!("/api/orders/{id}")).json();
 
-    for status in ["paid", "shipped"] {
-        let r = set_status(&h, &id, status);
-        assert_eq!(r.status, 200, "{status}: {}", r.text);
-        assert_eq!(r.json()["status"], status);
-    }
+    // Paying before shipping is refused: the money is taken after shipping.
+    let r = set_status(&h, &id, "paid");
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.json()["error"]["message"], "cannot pay for an order that is placed");
+
+    let r = set_status(&h, &id, "shipped");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["status"], "shipped");
     let r = h.post(&format!("/api/orders/{id}/cancel"), &json!({}));
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.error_code(), "illegal_transition");
     assert_eq!(r.json()["error"]["message"], "cannot cancel an order that is shipped");
-    for illegal in ["placed", "paid", "failed", "cancelled"] {
+    assert_eq!((r.json()["error"]["status"].as_str(), r.json()["error"]["requested"].as_str()), (Some("shipped"), Some("cancelled")));
+    for illegal in ["placed", "delivered", "failed", "cancelled"] {
         let r = set_status(&h, &id, illegal);
         assert_eq!(r.status, 409, "{illegal}: {}", r.text);
         assert_eq!(r.error_code(), "illegal_transition");
     }
     assert_eq!(order(&h)["status"], "shipped");
-    assert_eq!(statuses(&order(&h)), ["placed", "paid", "shipped"]);
+    assert_eq!(statuses(&order(&h)), ["placed", "shipped"]);
 
     // A repeated event is harmless.
     let r = set_status(&h, &id, "shipped");
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(statuses(&r.json()), ["placed", "paid", "shipped"]);
+    assert_eq!(statuses(&r.json()), ["placed", "shipped"]);
 
+    assert_eq!(set_status(&h, &id, "paid").status, 200);
+    let r = h.post(&format!("/api/orders/{id}/cancel"), &json!({}));
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.json()["error"]["message"], "cannot cancel an order that is paid");
     assert_eq!(set_status(&h, &id, "delivered").status, 200);
     let delivered = order(&h);
-    assert_eq!(statuses(&delivered), ["placed", "paid", "shipped", "delivered"]);
+    assert_eq!(statuses(&delivered), ["placed", "shipped", "paid", "delivered"]);
     let times: Vec<&str> = delivered["history"].as_array().unwrap().iter().map(|c| c["at"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
@@ -225,9 +236,9 @@ fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing() {
     let r = admin(&h, &format!("/api/orders/{other}/status"), &json!({"status": "failed", "reason": "payment capture failed"}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["history"][1]["reason"], "payment capture failed");
-    let r = set_status(&h, &other, "paid");
+    let r = set_status(&h, &other, "shipped");
     assert_eq!(r.status, 409, "{}", r.text);
-    assert_eq!(r.json()["error"]["message"], "cannot pay for an order that is failed");
+    assert_eq!(r.json()["error"]["message"], "cannot ship an order that is failed");
 
     let r = set_status(&h, &id, "refunded");
     assert_eq!(r.status, 422, "{}", r.text);
@@ -241,9 +252,9 @@ fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing() {
 fn concurrent_transitions_apply_once() {
     let h = shop();
     let id = create(&h, &new_order("erika@example.com"));
-    assert_eq!(set_status(&h, &id, "paid").status, 200);
 
-    // Shipping and cancelling race: exactly one wins, the other is refused.
+    // Shipping and cancelling a placed order race: exactly one wins, the
+    // others are refused.
     let replies: Vec<Reply> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|i| {
@@ -262,7 +273,7 @@ fn concurrent_transitions_apply_once() {
     let order = h.get(&format!("/api/orders/{id}")).json();
     let winner = order["status"].as_str().unwrap().to_string();
     assert!(winner == "shipped" || winner == "cancelled", "{order}");
-    assert_eq!(statuses(&order), ["placed", "paid", winner.as_str()]);
+    assert_eq!(statuses(&order), ["placed", winner.as_str()]);
     for r in &replies {
         match r.status {
             200 => assert_eq!(r.json()["status"], winner.as_str(), "{}", r.text),

@@ -22,6 +22,10 @@ pub struct Member {
 pub const MEMBERS: &[Member] = &[
     Member { name: "fulfillment", admin_base: "http://fulfillment.spin.internal/api/fulfillment/admin" },
     Member { name: "notifications", admin_base: "http://notifications.spin.internal/api/notifications/admin" },
+    Member { name: "checkout", admin_base: "http://checkout.spin.internal/api/checkout/admin" },
+    Member { name: "payment", admin_base: "http://payment.spin.internal/api/payments/admin" },
+    Member { name: "orders", admin_base: "http://orders.spin.internal/api/orders/admin" },
+    Member { name: "inventory", admin_base: "http://inventory.spin.internal/api/inventory/admin" },
 ];
 
 pub fn member(name: &str) -> Option<&'static Member> {
@@ -122,6 +126,8 @@ mod tests {
         let (member, inner) = split_id("fulfillment:dl_abc").unwrap();
         assert_eq!((member.name, inner), ("fulfillment", "dl_abc"));
         assert_eq!(split_id("notifications:dl_1").unwrap().0.name, "notifications");
+        assert_eq!(split_id("orders:dl_1").unwrap().0.name, "orders");
+        assert_eq!(split_id("inventory:dl_1").unwrap().0.name, "inventory");
         for bad in ["dl_abc", "nope:dl_1", "fulfillment:", ":dl_1", ""] {
             assert!(split_id(bad).is_none(), "{bad}");
         }

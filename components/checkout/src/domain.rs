@@ -33,6 +33,14 @@ impl Speed {
             _ => None,
         }
     }
+
+    /// As the request and the events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Speed::Standard => "standard",
+            Speed::Express => "express",
+        }
+    }
 }
 
 /// A card as the client sends it. Never stored, never logged: only the

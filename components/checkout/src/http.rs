@@ -12,10 +12,19 @@
 //!   "compensation"?}]}`.
 //! - `POST /api/checkout/recover` (admin) finishes or undoes checkouts left
 //!   unfinished (a crashed host) for longer than the grace period.
+//! - `/api/checkout/admin/...` (admin): the outbox (`GET …/outbox`,
+//!   `POST …/outbox/flush`) and, like every service with events, dead letters
+//!   (always none: checkout consumes no events) — [`shop_shared::event_admin`].
+//!
+//! A completed checkout's `order.placed` is published right after the saga
+//! (and after recovery finishes a checkout forward). Publishing is after
+//! COMMIT and never fails the checkout: with Redis down the answer is still
+//! 201 and the event waits in the outbox for the next checkout or the flush.
 
 use serde_json::{Value, json};
 use shop_shared::{
-    Address, ApiError, JsonBody, Router, json_response, new_id, now_millis, read_request, require_admin, rfc3339,
+    Address, ApiError, JsonBody, Router, event_admin, json_response, new_id, now_millis, read_request, require_admin,
+    rfc3339,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
@@ -28,6 +37,10 @@ enum Route {
     Place,
     Recover,
     Get,
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
 }
 
 fn router() -> Router<Route> {
@@ -35,6 +48,10 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/checkout", Route::Place)
         .route(Method::Post, "/api/checkout/recover", Route::Recover)
         .route(Method::Get, "/api/checkout/:id", Route::Get)
+        .route(Method::Get, "/api/checkout/admin/dead-letters", Route::DeadLetters)
+        .route(Method::Post, "/api/checkout/admin/dead-letters/:id/replay", Route::Replay)
+        .route(Method::Post, "/api/checkout/admin/outbox/flush", Route::Flush)
+        .route(Method::Get, "/api/checkout/admin/outbox", Route::Outbox)
 }
 
 /// Variables (see spin.toml).
@@ -52,11 +69,11 @@ const RECOVERY_BATCH: u32 = 100;
 const WAIT_FOR_WINNER_MS: i64 = 15_000;
 const POLL_MS: u64 = 100;
 
-pub fn handle(incoming: IncomingRequest, services: &impl Services) -> Response {
-    respond(incoming, services).unwrap_or_else(IntoResponse::into_response)
+pub async fn handle(incoming: IncomingRequest, services: &impl Services) -> Response {
+    respond(incoming, services).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Response, ApiError> {
+async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
@@ -68,6 +85,22 @@ fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Respon
             Ok(json_response(200, &json!({ "recovered": recovered })))
         }
         Route::Get => get(params.get("id")),
+        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
+            require_admin(&request)?;
+            let store = CheckoutStore::open()?;
+            let conn = store.connection();
+            match route {
+                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
+                Route::Replay => {
+                    event_admin::replay_dead_letter(conn, params.get("id"), async |_, envelope| {
+                        Err(format!("checkout consumes no events; {} ({}) is not for it", envelope.id, envelope.kind))
+                    })
+                    .await
+                }
+                Route::Flush => event_admin::flush_outbox(conn),
+                _ => event_admin::show_outbox(conn),
+            }
+        }
     }
 }
 
@@ -114,9 +147,9 @@ fn place(request: &Request, services: &impl Services) -> Result<Response, ApiErr
         Claim::New { id, owner } => {
             let settings = settings();
             let mut journal = store.journal(&id, &owner);
-            let conclusion =
-                Saga::start(services, &mut journal, &settings, &id, checkout.order, checkout.card).run()?;
-            Ok(match conclusion {
+            let conclusion = Saga::start(services, &mut journal, &settings, &id, checkout.order, checkout.card).run();
+            store.publish_events();
+            Ok(match conclusion? {
                 Conclusion::Finished(_, response) | Conclusion::Pending(response) => stored_response(&response),
             })
         }
@@ -211,6 +244,10 @@ pub fn recover_stale(store: &CheckoutStore, services: &impl Services, limit: u32
         };
         eprintln!("recovered checkout {id}: {status}");
         recovered.push(json!({ "id": id, "status": status }));
+    }
+    if !recovered.is_empty() {
+        // A checkout finished forward has its order.placed in the outbox.
+        store.publish_events();
     }
     Ok(recovered)
 }

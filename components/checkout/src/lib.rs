@@ -17,6 +17,6 @@ mod store;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    http::handle(request, &services::Wired)
+async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    http::handle(request, &services::Wired).await
 }

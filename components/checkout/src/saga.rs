@@ -5,7 +5,8 @@
 //! the SQLite journal (`store.rs`).
 
 use serde_json::{Value, json};
-use shop_shared::{ApiError, Money, now_millis, rfc3339};
+use shop_shared::event::{self, EventLine, OrderPlaced, OrderTotals};
+use shop_shared::{ApiError, Money, now_millis};
 
 use crate::domain::{
     Card, DownstreamIds, Final, Mode, Next, OrderRequest, Outcome, PricedLine, SagaState, Speed,
@@ -343,7 +344,7 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             Step::CreateOrder => services.create_order(&self.new_order()?),
             Step::EmptyCart => services.empty_cart(&self.request.cart_id),
             Step::PublishOrderPlaced => {
-                let event = self.order_placed_event();
+                let event = self.order_placed_event()?;
                 self.journal.enqueue(&event)
             }
         }
@@ -411,27 +412,31 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         })
     }
 
-    fn order_placed_event(&self) -> OutboxEvent {
+    /// `order.placed`, its data exactly [`OrderPlaced`], under the id derived
+    /// from the checkout (so running this step again, in recovery, yields the
+    /// same event, stored once).
+    fn order_placed_event(&self) -> Result<OutboxEvent, ApiError> {
         let request = &self.request;
-        OutboxEvent {
-            id: self.ids.event_id.clone(),
-            kind: "order.placed".into(),
-            version: 1,
-            occurred_at: rfc3339(now_millis()),
-            correlation_id: self.checkout_id.clone(),
-            data: json!({
-                "order_id": self.ids.order_id,
-                "checkout_id": self.checkout_id,
-                "customer_id": request.customer_id,
-                "email": request.email,
-                "reservation_id": self.ids.reservation_id,
-                "payment_authorization_id": self.state.authorization_id,
-                "lines": self.state.lines.iter().map(|l| json!({"sku": l.sku, "quantity": l.quantity})).collect::<Vec<_>>(),
-                "totals": self.state.totals,
-                "address": request.address,
-                "shipping": request.shipping,
+        let data = OrderPlaced {
+            order_id: self.ids.order_id.clone(),
+            checkout_id: Some(self.checkout_id.clone()),
+            customer_id: request.customer_id.clone(),
+            email: request.email.clone(),
+            reservation_id: self.ids.reservation_id.clone(),
+            payment_authorization_id: self.state.authorization_id.clone(),
+            lines: self.state.lines.iter().map(|l| EventLine { sku: l.sku.clone(), quantity: l.quantity }).collect(),
+            totals: self.state.totals.as_ref().map(|t| OrderTotals {
+                items: t.items,
+                shipping: t.shipping,
+                tax: t.tax,
+                grand_total: t.grand_total,
+                currency: t.currency.clone(),
             }),
-        }
+            address: request.address.clone(),
+            shipping: Some(request.shipping.as_str().to_owned()),
+        };
+        OutboxEvent::with_id(self.ids.event_id.clone(), event::ORDER_PLACED, &self.checkout_id, &data)
+            .map_err(ApiError::internal)
     }
 }
 
@@ -633,6 +638,44 @@ mod tests {
         assert_eq!((event.kind.as_str(), event.correlation_id.as_str(), event.id.as_str()), ("order.placed", "chk_1", "evt_1"));
         assert_eq!(event.data["order_id"], "ord_1");
         assert!(journal.steps.iter().all(|s| s.1 == Outcome::Ok));
+    }
+
+    #[test]
+    fn the_order_placed_event_carries_exactly_the_shared_order_placed_data() {
+        let fake = Fake { cart: vec![("A".into(), 2), ("B".into(), 1)], ..Fake::default() };
+        let mut journal = Memory::default();
+        run(&fake, &mut journal);
+        let event = &journal.outbox[0];
+        let placed: OrderPlaced = event.data_as().unwrap();
+        assert_eq!(
+            placed,
+            OrderPlaced {
+                order_id: "ord_1".into(),
+                checkout_id: Some("chk_1".into()),
+                customer_id: None,
+                email: "a@b.de".into(),
+                reservation_id: "res_1".into(),
+                payment_authorization_id: Some("pay_1".into()),
+                lines: vec![
+                    EventLine { sku: "A".into(), quantity: 2 },
+                    EventLine { sku: "B".into(), quantity: 1 },
+                ],
+                totals: Some(OrderTotals {
+                    items: 3000,
+                    shipping: 500,
+                    tax: 700,
+                    grand_total: 4200,
+                    currency: "EUR".into()
+                }),
+                address: request().address,
+                shipping: Some("standard".into()),
+            }
+        );
+        // Serialized back, it is the same JSON: nothing more, nothing less.
+        assert_eq!(event.data, serde_json::to_value(&placed).unwrap());
+        assert!(event.data.get("customer_id").is_none(), "a guest has no customer_id field");
+        assert_eq!(event.version, 1);
+        assert!(event.occurred_at.ends_with('Z'));
     }
 
     #[test]

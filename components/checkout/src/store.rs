@@ -15,8 +15,10 @@
 //!   call may or may not have happened), `ok` or `failed`, start time and
 //!   duration, and when its compensation ran.
 //! - `outbox`: events to publish (`order.placed`), the shared transactional
-//!   outbox's table (`shop_shared::outbox`) in this same database; a later
-//!   issue publishes them.
+//!   outbox's table (`shop_shared::outbox`) in this same database, published
+//!   to Redis after each checkout ([`CheckoutStore::publish_events`]) and by
+//!   the admin flush. (`inbox`/`dead_letters` exist only so the admin routes
+//!   answer like every service's: checkout consumes no events.)
 //!
 //! Every write that moves a saga on checks that its writer still owns the
 //! checkout (`owner = ?` … `RETURNING id`): a recovery that took a stale
@@ -174,6 +176,19 @@ impl CheckoutStore {
         Ok(!result.rows.is_empty())
     }
 
+    /// The database, for the shared event toolkit (`shop_shared::event_admin`).
+    pub fn connection(&self) -> &Connection {
+        &self.db
+    }
+
+    /// Publishes the pending events (this checkout's `order.placed`, and any
+    /// an earlier outage left behind). After COMMIT, never failing the
+    /// caller: the order is placed whether or not Redis took the event, and
+    /// an event not taken stays pending for the next checkout or the flush.
+    pub fn publish_events(&self) {
+        shop_shared::event_admin::publish_quietly(&self.db);
+    }
+
     /// The journal of checkout `id` as written by `owner`.
     pub fn journal<'a>(&'a self, id: &str, owner: &str) -> SqlJournal<'a> {
         SqlJournal { store: self, id: id.to_owned(), owner: owner.to_owned() }
@@ -319,7 +334,7 @@ impl Journal for SqlJournal<'_> {
     }
 
     fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError> {
-        // The shared outbox's table, so the publisher (a later issue) finds it.
+        // The shared outbox's table; `publish_events` sends it after the saga.
         self.touch(None)?;
         shop_shared::outbox::enqueue(&self.store.db, event).map_err(|e| unavailable("writing the outbox", e))
     }

@@ -1,10 +1,14 @@
 //! Shipments and the rules for them; no I/O.
 //!
-//! A shipment is created for a placed order once its reservation is
-//! committed, with a tracking number. With `auto_ship` (the default) it
-//! leaves at once (`shipped`); otherwise it waits (`pending`) until the
-//! warehouse marks it shipped. A cancelled order cancels a shipment that has
-//! not left; a cancellation that arrives before the order itself leaves a
+//! A shipment is created for a placed order, waiting (`pending`) with the
+//! order's reservation still held, not committed. It ships when the
+//! warehouse says so — at once with `auto_ship` (the default), otherwise on
+//! `POST /api/fulfillment/shipments/{order_id}/ship` — and only then is its
+//! reservation committed (or, if it expired, the goods reserved again and
+//! committed), so a shipment cancelled while it waits never took stock: the
+//! `order.cancelled` that cancels it makes the inventory release the
+//! reservation. Goods that are gone by then cancel the shipment as out of
+//! stock. A cancellation that arrives before the order itself leaves a
 //! `cancelled` shipment behind, so the late order is not shipped.
 
 use serde::Serialize;
@@ -47,8 +51,9 @@ pub struct Shipment {
     pub status: Status,
     pub carrier: String,
     pub tracking_number: String,
-    /// The reservation committed for it: the order's, or the one made again
-    /// when that had expired.
+    /// The reservation holding its goods: the order's while it waits; once
+    /// shipped, the one committed (the order's, or the one made again when
+    /// that had expired).
     pub reservation_id: String,
     pub lines: Vec<EventLine>,
     pub address: Option<Address>,
@@ -138,22 +143,16 @@ pub fn rereservation_id(order_id: &str) -> String {
     format!("ful_{}", &sha256_hex(order_id.as_bytes())[..32])
 }
 
-/// A new shipment for `placed`, its reservation committed.
-pub fn new_shipment(
-    id: String,
-    placed: &OrderPlaced,
-    reservation_id: String,
-    correlation_id: &str,
-    auto_ship: bool,
-    now: i64,
-) -> Shipment {
+/// A new shipment for `placed`, waiting; its reservation is the order's,
+/// held until the shipment ships ([`ship`]).
+pub fn new_shipment(id: String, placed: &OrderPlaced, correlation_id: &str, now: i64) -> Shipment {
     Shipment {
         tracking_number: tracking_number(&id),
         id,
         order_id: placed.order_id.clone(),
-        status: if auto_ship { Status::Shipped } else { Status::Pending },
+        status: Status::Pending,
         carrier: carrier(placed.shipping.as_deref()).to_owned(),
-        reservation_id,
+        reservation_id: placed.reservation_id.clone(),
         lines: placed.lines.clone(),
         address: Some(placed.address.clone()),
         email: Some(placed.email.clone()),
@@ -161,10 +160,17 @@ pub fn new_shipment(
         payment_authorization_id: placed.payment_authorization_id.clone(),
         correlation_id: correlation_id.to_owned(),
         created_at: now,
-        shipped_at: auto_ship.then_some(now),
+        shipped_at: None,
         cancelled_at: None,
         cancel_reason: None,
     }
+}
+
+/// Cancels a waiting shipment (a cancelled order, goods out of stock).
+pub fn cancel(shipment: &mut Shipment, reason: &str, now: i64) {
+    shipment.status = Status::Cancelled;
+    shipment.cancelled_at = Some(now);
+    shipment.cancel_reason = Some(reason.to_owned());
 }
 
 /// The record of an order cancelled before it could ship (or before it was
@@ -225,15 +231,17 @@ pub fn shipped_event(shipment: &Shipment) -> FulfillmentShipped {
     }
 }
 
-/// The `order.cancelled` fulfillment publishes when the goods are gone.
-pub fn out_of_stock_event(placed: &OrderPlaced, shortages: Vec<Shortage>) -> OrderCancelled {
+/// The `order.cancelled` fulfillment publishes when the goods of a waiting
+/// shipment are gone; `reservation_id` is the order's (expired: releasing
+/// it changes nothing).
+pub fn out_of_stock_event(shipment: &Shipment, shortages: Vec<Shortage>) -> OrderCancelled {
     OrderCancelled {
-        order_id: placed.order_id.clone(),
+        order_id: shipment.order_id.clone(),
         reason: cancel_reason::OUT_OF_STOCK.to_owned(),
-        customer_id: placed.customer_id.clone(),
-        email: Some(placed.email.clone()),
-        reservation_id: Some(placed.reservation_id.clone()),
-        payment_authorization_id: placed.payment_authorization_id.clone(),
+        customer_id: shipment.customer_id.clone(),
+        email: shipment.email.clone(),
+        reservation_id: Some(shipment.reservation_id.clone()),
+        payment_authorization_id: shipment.payment_authorization_id.clone(),
         shortages,
     }
 }
@@ -265,10 +273,12 @@ mod tests {
     }
 
     #[test]
-    fn an_auto_shipped_shipment_leaves_at_once_with_a_tracking_number() {
-        let s = new_shipment("shp_1".into(), &placed(Some("express")), "res_1".into(), "chk_1", true, 1000);
-        assert_eq!((s.status, s.shipped_at, s.carrier.as_str()), (Status::Shipped, Some(1000), "ShopExpress"));
+    fn a_new_shipment_waits_with_the_orders_reservation_then_ships_with_a_tracking_number() {
+        let mut s = new_shipment("shp_1".into(), &placed(Some("express")), "chk_1", 1000);
+        assert_eq!((s.status, s.shipped_at, s.carrier.as_str()), (Status::Pending, None, "ShopExpress"));
+        assert_eq!(s.reservation_id, "res_1", "held, not committed yet");
         assert_eq!(s.tracking_number, tracking_number("shp_1"));
+        assert_eq!(ship(&mut s, 1000), Ok(true));
         let event = shipped_event(&s);
         assert_eq!((event.order_id.as_str(), event.email.as_str()), ("ord_1", "erika@example.com"));
         assert_eq!(event.payment_authorization_id.as_deref(), Some("auth_1"));
@@ -277,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_waiting_shipment_ships_once_and_never_after_cancel() {
-        let mut s = new_shipment("shp_1".into(), &placed(None), "res_1".into(), "c", false, 1000);
+        let mut s = new_shipment("shp_1".into(), &placed(None), "c", 1000);
         assert_eq!((s.status, s.carrier.as_str()), (Status::Pending, "ShopPost"));
         assert_eq!(on_cancelled(Some(&s)), OnCancelled::Cancel);
         assert_eq!(ship(&mut s, 2000), Ok(true));
@@ -287,6 +297,10 @@ mod tests {
         assert_eq!(on_cancelled(Some(&s)), OnCancelled::Ignore, "too late to cancel");
         let mut cancelled = cancelled_shipment("ord_2", "customer_request", "c", 5);
         assert_eq!(ship(&mut cancelled, 6), Err(ShipError::Cancelled));
+        let mut waiting = new_shipment("shp_3".into(), &placed(None), "c", 1000);
+        cancel(&mut waiting, "customer_request", 1500);
+        assert_eq!((waiting.status, waiting.cancelled_at), (Status::Cancelled, Some(1500)));
+        assert_eq!(ship(&mut waiting, 1600), Err(ShipError::Cancelled));
     }
 
     #[test]
@@ -312,11 +326,13 @@ mod tests {
 
     #[test]
     fn out_of_stock_cancels_with_what_payment_and_inventory_need() {
-        let event = out_of_stock_event(&placed(None), vec![Shortage { sku: "MUG-001".into(), requested: 2, available: 0 }]);
+        let shipment = new_shipment("shp_1".into(), &placed(None), "c", 1000);
+        let event = out_of_stock_event(&shipment, vec![Shortage { sku: "MUG-001".into(), requested: 2, available: 0 }]);
         assert_eq!(event.reason, "out_of_stock");
         assert_eq!(event.payment_authorization_id.as_deref(), Some("auth_1"));
         assert_eq!(event.reservation_id.as_deref(), Some("res_1"));
         assert_eq!(event.email.as_deref(), Some("erika@example.com"));
+        assert_eq!(event.customer_id.as_deref(), Some("cus_1"));
         assert_eq!(event.shortages.len(), 1);
     }
 }

@@ -1,15 +1,15 @@
-//! The Redis receiver: `order.placed` ships, `order.cancelled` cancels.
-//! Every event goes through the inbox (applied once, failures kept as dead
+//! The Redis receiver: `order.placed` creates a waiting shipment (shipped at
+//! once with `auto_ship`), `order.cancelled` cancels a waiting one. Every
+//! event goes through the inbox (applied once, failures kept as dead
 //! letters); what the handling decides to publish goes through the outbox,
 //! published right after.
 
 use shop_shared::event::{self, Envelope, OrderCancelled, OrderPlaced};
-use shop_shared::{event_admin, inbox, new_id, now_millis, outbox};
+use shop_shared::{event_admin, inbox, new_id, now_millis};
 use spin_sdk::sqlite::Connection;
 
 use crate::domain::{self, OnCancelled, OnPlaced};
-use crate::inventory::{self, Commit, Reserve};
-use crate::store;
+use crate::{store, warehouse};
 
 /// A message from one of fulfillment's channels.
 pub async fn receive(message: &[u8]) -> Result<(), String> {
@@ -46,39 +46,11 @@ async fn on_order_placed(conn: &Connection, envelope: &Envelope) -> Result<(), S
         return Ok(());
     }
     let now = now_millis();
-    let reservation_id = match inventory::commit(&placed.reservation_id).await? {
-        Commit::Committed => placed.reservation_id.clone(),
-        Commit::Expired => {
-            let again = domain::rereservation_id(&placed.order_id);
-            match inventory::reserve(&again, &placed.lines).await? {
-                Reserve::Reserved => match inventory::commit(&again).await? {
-                    Commit::Committed => again,
-                    Commit::Expired => return Err(format!("the new reservation {again} expired before its commit")),
-                },
-                Reserve::Short(shortages) => {
-                    let cancelled = domain::out_of_stock_event(&placed, shortages);
-                    let mut record = domain::cancelled_shipment(
-                        &placed.order_id,
-                        &cancelled.reason,
-                        &envelope.correlation_id,
-                        now,
-                    );
-                    record.email = Some(placed.email.clone());
-                    record.customer_id = placed.customer_id.clone();
-                    record.lines = placed.lines.clone();
-                    record.payment_authorization_id = placed.payment_authorization_id.clone();
-                    store::save(conn, &record)?;
-                    let event = Envelope::new(event::ORDER_CANCELLED, &envelope.correlation_id, &cancelled)?;
-                    return outbox::enqueue(conn, &event);
-                }
-            }
-        }
-    };
-    let shipment = domain::new_shipment(new_id("shp"), &placed, reservation_id, &envelope.correlation_id, auto_ship(), now);
-    store::save(conn, &shipment)?;
-    if shipment.status == domain::Status::Shipped {
-        let event = Envelope::new(event::FULFILLMENT_SHIPPED, &envelope.correlation_id, &domain::shipped_event(&shipment))?;
-        outbox::enqueue(conn, &event)?;
+    let mut shipment = domain::new_shipment(new_id("shp"), &placed, &envelope.correlation_id, now);
+    if auto_ship() {
+        warehouse::dispatch(conn, &mut shipment, now).await?;
+    } else {
+        store::save(conn, &shipment)?;
     }
     Ok(())
 }
@@ -89,9 +61,9 @@ fn on_order_cancelled(conn: &Connection, envelope: &Envelope) -> Result<(), Stri
     let now = now_millis();
     match (domain::on_cancelled(existing.as_ref()), existing) {
         (OnCancelled::Cancel, Some(mut shipment)) => {
-            shipment.status = domain::Status::Cancelled;
-            shipment.cancelled_at = Some(now);
-            shipment.cancel_reason = Some(cancelled.reason);
+            // Its reservation was never committed: the inventory releases it
+            // on the same order.cancelled.
+            domain::cancel(&mut shipment, &cancelled.reason, now);
             store::save(conn, &shipment)
         }
         (OnCancelled::RecordCancelled, _) => store::save(

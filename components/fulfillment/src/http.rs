@@ -2,15 +2,17 @@
 //!
 //! - `GET  /api/fulfillment/shipments/{order_id}` → the order's shipment
 //! - `POST /api/fulfillment/shipments/{order_id}/ship` (admin): the warehouse
-//!   ships a waiting shipment (with `auto_ship = false`)
+//!   ships a waiting shipment (with `auto_ship = false`); its reservation is
+//!   committed now. 409 `shipment_cancelled`, 409 `out_of_stock` (expired
+//!   and the goods gone: the order is cancelled), 502 `inventory_failed`.
 //! - `/api/fulfillment/admin/...` (admin): dead letters, replay, outbox flush
 //!   ([`shop_shared::event_admin`])
 
-use shop_shared::event::{self, Envelope};
-use shop_shared::{ApiError, Router, db, event_admin, json_response, now_millis, outbox, read_request, require_admin};
+use shop_shared::{ApiError, Router, db, event_admin, json_response, now_millis, read_request, require_admin};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Response};
 
-use crate::domain::{self, ShipError};
+use crate::domain::{self, Status};
+use crate::warehouse::{self, Dispatched};
 use crate::{events, store};
 
 #[derive(Clone, Copy)]
@@ -65,31 +67,34 @@ fn not_found(order_id: &str) -> ApiError {
         .with("order_id", order_id)
 }
 
-/// Marks a waiting shipment shipped and publishes `fulfillment.shipped`,
-/// both in one transaction; shipping again answers the same shipment.
+/// Ships a waiting shipment: commits its reservation (or reserves the goods
+/// again) and publishes `fulfillment.shipped`, in one transaction
+/// ([`warehouse::dispatch`]); shipping again answers the same shipment.
+/// Goods that are gone cancel it as out of stock (409 `out_of_stock`, with
+/// `order.cancelled` published).
 async fn ship(conn: &spin_sdk::sqlite::Connection, order_id: &str) -> Result<Response, ApiError> {
     enum Outcome {
         Shipped(domain::Shipment),
+        OutOfStock(domain::Shipment),
         NotFound,
         Cancelled,
+        InventoryFailed(String),
     }
     let outcome = db::in_transaction(conn, async |conn| {
         let Some(mut shipment) = store::shipment(conn, order_id)? else {
             return Ok(Outcome::NotFound);
         };
-        match domain::ship(&mut shipment, now_millis()) {
-            Ok(true) => {
-                store::save(conn, &shipment)?;
-                let event = Envelope::new(
-                    event::FULFILLMENT_SHIPPED,
-                    &shipment.correlation_id,
-                    &domain::shipped_event(&shipment),
-                )?;
-                outbox::enqueue(conn, &event)?;
-                Ok(Outcome::Shipped(shipment))
-            }
-            Ok(false) => Ok(Outcome::Shipped(shipment)),
-            Err(ShipError::Cancelled) => Ok(Outcome::Cancelled),
+        match shipment.status {
+            Status::Shipped => Ok(Outcome::Shipped(shipment)),
+            Status::Cancelled => Ok(Outcome::Cancelled),
+            Status::Pending => match warehouse::dispatch(conn, &mut shipment, now_millis()).await {
+                Ok(Dispatched::Shipped) => Ok(Outcome::Shipped(shipment)),
+                Ok(Dispatched::OutOfStock) => Ok(Outcome::OutOfStock(shipment)),
+                // Nothing was saved before the inventory failed: committing
+                // the empty transaction changes nothing.
+                Err(warehouse::Failed::Inventory(e)) => Ok(Outcome::InventoryFailed(e)),
+                Err(failed) => Err(failed.into()),
+            },
         }
     })
     .await
@@ -103,5 +108,16 @@ async fn ship(conn: &spin_sdk::sqlite::Connection, order_id: &str) -> Result<Res
             format!("the shipment of order {order_id} was cancelled; it cannot ship"),
         )
         .with("order_id", order_id)),
+        Outcome::OutOfStock(shipment) => Err(ApiError::conflict(
+            "out_of_stock",
+            format!("the reservation of order {order_id} expired and the goods are gone; the order is cancelled"),
+        )
+        .with("order_id", order_id)
+        .with("shipment", serde_json::to_value(shipment).unwrap_or_default())),
+        Outcome::InventoryFailed(e) => {
+            eprintln!("shipping order {order_id}: {e}");
+            Err(ApiError::new(502, "inventory_failed", format!("the inventory did not release the goods: {e}"))
+                .with("order_id", order_id))
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The fulfillment service: reacts to placed orders (commits the
-//! reservation, creates a shipment with a tracking number, reports it
+//! The fulfillment service: reacts to placed orders (creates a shipment with
+//! a tracking number; when it ships, commits the reservation and reports it
 //! shipped) and to cancelled ones (cancels a shipment not yet shipped).
 //!
 //! One component, two exports: the HTTP API (`wasi:http/incoming-handler`)
@@ -15,6 +15,7 @@ mod events;
 mod http;
 mod inventory;
 mod store;
+mod warehouse;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]

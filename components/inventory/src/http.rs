@@ -1,14 +1,22 @@
 //! The inventory's HTTP API: routes to the domain and the store, JSON in and out.
+//!
+//! - `GET /api/inventory/{sku}` · `PUT /api/inventory/{sku}` (admin)
+//! - `POST /api/inventory/reservations` · `GET|DELETE …/reservations/{id}` ·
+//!   `POST …/reservations/{id}/commit`
+//! - `/api/inventory/admin/...` (admin): dead letters, replay, outbox flush
+//!   ([`shop_shared::event_admin`]) of the `order.cancelled` receiver
 
 use serde_json::Value;
 use shop_shared::{
-    ApiError, JsonBody, Router, is_valid_sku, json_response, read_request, require_admin,
+    ApiError, JsonBody, Router, event_admin, is_valid_sku, json_response, read_request,
+    require_admin,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
 use crate::domain::{
     InventoryError, MAX_LINE_QUANTITY, ReservationId, ReservationRequest, on_hand_level,
 };
+use crate::events;
 use crate::store::{InventoryStore, Reserved, Upserted};
 
 #[derive(Clone, Copy)]
@@ -19,10 +27,18 @@ enum Route {
     Release,
     GetStock,
     SetStock,
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
+        .route(Method::Get, "/api/inventory/admin/dead-letters", Route::DeadLetters)
+        .route(Method::Post, "/api/inventory/admin/dead-letters/:id/replay", Route::Replay)
+        .route(Method::Post, "/api/inventory/admin/outbox/flush", Route::Flush)
+        .route(Method::Get, "/api/inventory/admin/outbox", Route::Outbox)
         .route(Method::Post, "/api/inventory/reservations", Route::Reserve)
         .route(
             Method::Get,
@@ -43,11 +59,11 @@ fn router() -> Router<Route> {
         .route(Method::Put, "/api/inventory/:sku", Route::SetStock)
 }
 
-pub fn handle(incoming: IncomingRequest) -> Response {
-    respond(incoming).unwrap_or_else(IntoResponse::into_response)
+pub async fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
@@ -75,6 +91,20 @@ fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         }
         Route::GetStock => get_stock(params.get("sku")),
         Route::SetStock => set_stock(&request, params.get("sku")),
+        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
+            require_admin(&request)?;
+            let store = InventoryStore::open()?;
+            let conn = store.connection();
+            match route {
+                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
+                Route::Replay => {
+                    let handler = async |_: &_, envelope: &_| events::apply(&store, envelope);
+                    event_admin::replay_dead_letter(conn, params.get("id"), handler).await
+                }
+                Route::Flush => event_admin::flush_outbox(conn),
+                _ => event_admin::show_outbox(conn),
+            }
+        }
     }
 }
 

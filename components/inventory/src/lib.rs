@@ -1,5 +1,9 @@
 //! The inventory service: stock per sku and reservations that hold it for a
 //! while, never overselling under concurrent checkouts.
+//!
+//! One component, three exports: the HTTP API, the `shop:inventory/inventory`
+//! WIT interface (checkout reserves through it) and the Redis receiver (a
+//! cancelled order releases its reservation), over the same domain and store.
 
 // The component's exports (the HTTP handler and the WIT interface) exist only
 // in wasm: a native build, which runs the unit tests, cannot link export names
@@ -8,6 +12,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod domain;
+mod events;
 #[cfg(target_arch = "wasm32")]
 mod export;
 mod http;
@@ -15,6 +20,12 @@ mod store;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    http::handle(request)
+async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    http::handle(request).await
+}
+
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::redis_component]
+async fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    events::receive(&message).await.map_err(anyhow::Error::msg)
 }

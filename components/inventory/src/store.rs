@@ -12,6 +12,8 @@
 //!   `(sku, held_until, quantity)`; an expired reservation stops counting by
 //!   the clock alone, with no timer and no sweeper.
 //! - `meta`: `seed_version` records which stock.json was last applied.
+//! - the event toolkit's `inbox`, `dead_letters` and (empty) `outbox`
+//!   (`shop_shared`), created by it on first use.
 //!
 //! Every change runs in a `BEGIN IMMEDIATE` transaction: it takes the
 //! database's write lock before its first read, so the availability a reserve
@@ -288,14 +290,24 @@ impl InventoryStore {
     /// Releases the reservation: it stops holding, its units stay on hand.
     /// Releasing again changes nothing.
     pub fn release(&self, id: &ReservationId) -> Result<(Reservation, i64), InventoryError> {
-        self.transaction(|store, now| {
-            let mut reservation = store.require(id)?;
-            if reservation.release()? == Transition::Apply {
-                store.end_holds(id, StoredStatus::Released, now)?;
-                reservation.status = StoredStatus::Released;
-            }
-            Ok((reservation, now))
-        })
+        self.transaction(|store, now| Ok((store.release_within(id, now)?, now)))
+    }
+
+    /// [`InventoryStore::release`] inside the caller's write transaction
+    /// (the event inbox's).
+    pub fn release_within(&self, id: &ReservationId, now: i64) -> Result<Reservation, InventoryError> {
+        let mut reservation = self.require(id)?;
+        if reservation.release()? == Transition::Apply {
+            self.end_holds(id, StoredStatus::Released, now)?;
+            reservation.status = StoredStatus::Released;
+        }
+        Ok(reservation)
+    }
+
+    /// The database connection, for the event toolkit (inbox, dead
+    /// letters), whose tables live beside the stock's.
+    pub fn connection(&self) -> &Connection {
+        &self.db
     }
 
     pub fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>, InventoryError> {

@@ -2,19 +2,29 @@
 //! that are unit price × quantity, a grand total that adds up), the state
 //! machine of statuses, and pages of a customer's history. No I/O.
 //!
-//! Statuses:
+//! Statuses follow the ship-then-capture choreography of SPEC §5: the goods
+//! ship first (`fulfillment.shipped`), then payment takes the money
+//! (`payment.captured`). An order can be cancelled only before it ships.
 //!
-//! | from \ to | paid | shipped | delivered | cancelled | failed |
-//! |-----------|------|---------|-----------|-----------|--------|
-//! | placed    | yes  |         |           | yes       | yes    |
-//! | paid      |      | yes     |           | yes       |        |
-//! | shipped   |      |         | yes       |           |        |
+//! | from \ to | shipped | paid | delivered | cancelled | failed |
+//! |-----------|---------|------|-----------|-----------|--------|
+//! | placed    | yes     |      |           | yes       | yes    |
+//! | shipped   |         | yes  |           |           |        |
+//! | paid      |         |      | yes       |           |        |
 //!
-//! Everything else is refused, except moving an order to the status it
-//! already has: that changes nothing and is not an error, because the events
-//! that drive transitions may be delivered more than once.
+//! (`paid → delivered` is kept for a carrier's delivery event.) Everything
+//! else is refused, except moving an order to the status it already has:
+//! that changes nothing and is not an error, because the events that drive
+//! transitions may be delivered more than once.
+//!
+//! Events are applied with [`Status::steps_to`], which also accepts them out
+//! of order: an event reporting a status the order has already passed on the
+//! way placed → shipped → paid → delivered changes nothing, and one that
+//! skips a step (`payment.captured` before `fulfillment.shipped`) records the
+//! skipped step too.
 
 use serde::{Deserialize, Serialize, Serializer};
+use shop_shared::event::{OrderCancelled, cancel_reason};
 use shop_shared::{Address, ApiError, Currency, Money, is_valid_sku, rfc3339};
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
@@ -89,10 +99,10 @@ impl Status {
         use Status::*;
         matches!(
             (self, to),
-            (Placed, Paid)
-                | (Paid, Shipped)
-                | (Shipped, Delivered)
-                | (Placed | Paid, Cancelled)
+            (Placed, Shipped)
+                | (Shipped, Paid)
+                | (Paid, Delivered)
+                | (Placed, Cancelled)
                 | (Placed, Failed)
         )
     }
@@ -105,6 +115,30 @@ impl Status {
             Ok(Transition::Apply)
         } else {
             Err(OrdersError::IllegalTransition { from: self, to })
+        }
+    }
+
+    /// Where the status is on the way of an order that goes well; `None`
+    /// for the ends of the other ways (cancelled, failed).
+    fn stage(self) -> Option<usize> {
+        Self::FORWARD.iter().position(|status| *status == self)
+    }
+
+    /// The way of an order that goes well.
+    const FORWARD: [Status; 4] = [Status::Placed, Status::Shipped, Status::Paid, Status::Delivered];
+
+    /// What an event reporting that the order is now `to` does to an order
+    /// in this status: the statuses it goes through, in order. Empty when
+    /// it already is there or past it (a late or repeated event); the
+    /// skipped steps first when the event overtook an earlier one
+    /// (`payment.captured` before `fulfillment.shipped`: shipped, paid).
+    /// Any other move follows [`Status::transition_to`].
+    pub fn steps_to(self, to: Status) -> Result<Vec<Status>, OrdersError> {
+        match (self.stage(), to.stage()) {
+            _ if self == to => Ok(Vec::new()),
+            (Some(from), Some(target)) if target < from => Ok(Vec::new()),
+            (Some(from), Some(target)) => Ok(Self::FORWARD[from + 1..=target].to_vec()),
+            _ => self.transition_to(to).map(|_| vec![to]),
         }
     }
 
@@ -263,6 +297,67 @@ impl Order {
             }
         }
     }
+
+    /// Moves the order as an event reports it (see [`Status::steps_to`]):
+    /// the changes made, none for a late or repeated event. A step the
+    /// event skipped gets the reason `implied by <event type>`; the last one
+    /// gets `reason`.
+    pub fn follow(
+        &mut self,
+        to: Status,
+        event_type: &str,
+        reason: Option<String>,
+        at: Millis,
+    ) -> Result<Vec<StatusChange>, OrdersError> {
+        let steps = self.status.steps_to(to)?;
+        let last = steps.len().saturating_sub(1);
+        let changes: Vec<StatusChange> = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, status)| StatusChange {
+                status,
+                at,
+                reason: if i == last {
+                    reason.clone()
+                } else {
+                    Some(format!("implied by {event_type}"))
+                },
+            })
+            .collect();
+        if let Some(change) = changes.last() {
+            self.status = change.status;
+        }
+        self.history.extend(changes.iter().cloned());
+        Ok(changes)
+    }
+
+    /// The id events about this order carry as their correlation id: the
+    /// checkout that placed it, or the order itself.
+    pub fn correlation_id(&self) -> &str {
+        self.content.checkout_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The `order.cancelled` orders publishes when a customer (or an
+    /// operator) cancels: what payment (void), inventory (release),
+    /// fulfillment (cancel the shipment) and notifications need.
+    pub fn cancelled_event(&self) -> OrderCancelled {
+        OrderCancelled {
+            order_id: self.id.clone(),
+            reason: cancel_reason::CUSTOMER_REQUEST.to_owned(),
+            customer_id: self.content.customer_id.clone(),
+            email: Some(self.content.email.clone()),
+            reservation_id: Some(self.content.reservation_id.clone()),
+            payment_authorization_id: Some(self.content.payment_authorization_id.clone()),
+            shortages: Vec::new(),
+        }
+    }
+}
+
+/// A reason taken from an event for the history: at most
+/// [`MAX_REASON_CHARS`] characters, never an error.
+pub fn event_reason(reason: &str) -> Option<String> {
+    let reason = reason.trim();
+    (!reason.is_empty()).then(|| reason.chars().take(MAX_REASON_CHARS).collect())
 }
 
 /// An amount as submitted, before its currency has been checked.
@@ -809,12 +904,11 @@ mod tests {
 
     // ---- state machine -------------------------------------------------
 
-    const LEGAL: [(Status, Status); 6] = [
-        (Placed, Paid),
-        (Paid, Shipped),
-        (Shipped, Delivered),
+    const LEGAL: [(Status, Status); 5] = [
+        (Placed, Shipped),
+        (Shipped, Paid),
+        (Paid, Delivered),
         (Placed, Cancelled),
-        (Paid, Cancelled),
         (Placed, Failed),
     ];
 
@@ -848,6 +942,17 @@ mod tests {
     }
 
     #[test]
+    fn an_order_can_be_cancelled_only_before_it_ships() {
+        assert_eq!(Placed.transition_to(Cancelled), Ok(Transition::Apply));
+        for from in [Shipped, Paid, Delivered, Failed] {
+            assert!(Placed.can_become(Cancelled) && !from.can_become(Cancelled), "{from}");
+        }
+        // Nothing produces these any more: the money is taken after shipping.
+        assert!(!Placed.can_become(Paid));
+        assert!(!Paid.can_become(Shipped));
+    }
+
+    #[test]
     fn refusals_say_what_and_from_where() {
         let error = Shipped.transition_to(Cancelled).unwrap_err();
         assert_eq!(error.to_string(), "cannot cancel an order that is shipped");
@@ -858,6 +963,8 @@ mod tests {
         );
         let error = Paid.transition_to(Placed).unwrap_err();
         assert_eq!(error.to_string(), "cannot place an order that is paid");
+        let error = Placed.transition_to(Paid).unwrap_err();
+        assert_eq!(error.to_string(), "cannot pay for an order that is placed");
     }
 
     #[test]
@@ -866,27 +973,96 @@ mod tests {
         assert_eq!(order.status, Placed);
         assert_eq!(order.history.len(), 1);
         let change = order
-            .transition(Paid, None, Millis(2_000))
+            .transition(Shipped, None, Millis(2_000))
             .unwrap()
             .unwrap();
-        assert_eq!((change.status, change.at), (Paid, Millis(2_000)));
+        assert_eq!((change.status, change.at), (Shipped, Millis(2_000)));
         assert_eq!(
-            order.transition(Paid, Some("again".into()), Millis(3_000)),
+            order.transition(Shipped, Some("again".into()), Millis(3_000)),
             Ok(None)
         );
         assert_eq!(order.history.len(), 2);
         order
-            .transition(Cancelled, Some("changed my mind".into()), Millis(4_000))
+            .transition(Paid, Some("captured".into()), Millis(4_000))
             .unwrap();
-        assert_eq!(order.status, Cancelled);
+        assert_eq!(order.status, Paid);
         assert_eq!(
             order.history.iter().map(|c| c.status).collect::<Vec<_>>(),
-            [Placed, Paid, Cancelled]
+            [Placed, Shipped, Paid]
         );
-        assert_eq!(order.history[2].reason.as_deref(), Some("changed my mind"));
+        assert_eq!(order.history[2].reason.as_deref(), Some("captured"));
         let before = order.clone();
-        assert!(order.transition(Shipped, None, Millis(5_000)).is_err());
+        assert!(order.transition(Cancelled, None, Millis(5_000)).is_err());
         assert_eq!(order, before, "a refused transition changes nothing");
+    }
+
+    #[test]
+    fn events_move_orders_forward_once_whatever_their_order() {
+        // In order, and repeated.
+        assert_eq!(Placed.steps_to(Shipped), Ok(vec![Shipped]));
+        assert_eq!(Shipped.steps_to(Paid), Ok(vec![Paid]));
+        assert_eq!(Shipped.steps_to(Shipped), Ok(vec![]));
+        assert_eq!(Cancelled.steps_to(Cancelled), Ok(vec![]));
+        // Late: the order is already past it.
+        assert_eq!(Paid.steps_to(Shipped), Ok(vec![]));
+        assert_eq!(Delivered.steps_to(Paid), Ok(vec![]));
+        // Early: the capture overtook the shipment.
+        assert_eq!(Placed.steps_to(Paid), Ok(vec![Shipped, Paid]));
+        // Off the way: the state machine decides.
+        assert_eq!(Placed.steps_to(Cancelled), Ok(vec![Cancelled]));
+        assert_eq!(
+            Shipped.steps_to(Cancelled),
+            Err(OrdersError::IllegalTransition { from: Shipped, to: Cancelled })
+        );
+        assert_eq!(
+            Cancelled.steps_to(Shipped),
+            Err(OrdersError::IllegalTransition { from: Cancelled, to: Shipped })
+        );
+        assert!(Failed.steps_to(Paid).is_err());
+    }
+
+    #[test]
+    fn following_an_event_records_the_steps_it_implies() {
+        let mut order = order();
+        let changes = order
+            .follow(Paid, "payment.captured", Some("auth_1".into()), Millis(2_000))
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(order.status, Paid);
+        assert_eq!(
+            order.history.iter().map(|c| (c.status, c.reason.as_deref())).collect::<Vec<_>>(),
+            [(Placed, None), (Shipped, Some("implied by payment.captured")), (Paid, Some("auth_1"))]
+        );
+        // The late fulfillment.shipped changes nothing.
+        assert_eq!(order.follow(Shipped, "fulfillment.shipped", None, Millis(3_000)), Ok(vec![]));
+        assert_eq!(order.history.len(), 3);
+        let before = order.clone();
+        assert!(order.follow(Cancelled, "order.cancelled", None, Millis(4_000)).is_err());
+        assert_eq!(order, before);
+    }
+
+    #[test]
+    fn a_cancellation_carries_what_its_consumers_need() {
+        let mut order = order();
+        order.content.customer_id = Some("cus_1".into());
+        let event = order.cancelled_event();
+        assert_eq!(event.order_id, "ord_test-1");
+        assert_eq!(event.reason, "customer_request");
+        assert_eq!(event.customer_id.as_deref(), Some("cus_1"));
+        assert_eq!(event.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(event.reservation_id.as_deref(), Some("res_1"));
+        assert_eq!(event.payment_authorization_id.as_deref(), Some("auth_1"));
+        assert!(event.shortages.is_empty());
+        assert_eq!(order.correlation_id(), "chk_1");
+        order.content.checkout_id = None;
+        assert_eq!(order.correlation_id(), "ord_test-1");
+    }
+
+    #[test]
+    fn event_reasons_are_trimmed_and_cut_never_refused() {
+        assert_eq!(event_reason("  "), None);
+        assert_eq!(event_reason(" out_of_stock "), Some("out_of_stock".into()));
+        assert_eq!(event_reason(&"é".repeat(600)).unwrap().chars().count(), 500);
     }
 
     #[test]

@@ -88,10 +88,10 @@ impl Guest for OrdersExport {
     }
 }
 
+/// As over HTTP: a cancellation publishes `order.cancelled` (crate::events).
 fn transition(id: &str, to: Status, reason: Option<String>) -> Result<wit::Order, wit::Error> {
     let reason = normalize_reason(reason)?;
-    let order = OrdersStore::open()?.transition(id, to, reason, Millis(now_millis()))?;
-    Ok(order.into())
+    Ok(crate::events::request_transition(id, to, reason)?.into())
 }
 
 fn line_draft(line: wit::OrderLine) -> LineDraft {

@@ -4,20 +4,24 @@
 //! - `GET /api/orders/{id}` → the order, with its `history`
 //! - `GET /api/orders?customer=<customer id or email>&page=&per_page=` →
 //!   `{orders, total, page, per_page}`, newest first
-//! - `POST /api/orders/{id}/cancel` `{"reason"?}` → the cancelled order
+//! - `POST /api/orders/{id}/cancel` `{"reason"?}` → the cancelled order; only
+//!   before it ships (409 `illegal_transition` after). Publishes
+//!   `order.cancelled` through the outbox (crate::events).
 //!
 //! Admin (`Authorization: Bearer <admin_token>`), for operators and tests:
 //! - `POST /api/orders` → 201 with the new order, 200 with the existing one
 //!   when the same `id` is created again with the same content
 //! - `POST /api/orders/{id}/status` `{"status", "reason"?}` → the order
+//! - `/api/orders/admin/...`: dead letters, replay, outbox flush
+//!   ([`shop_shared::event_admin`])
 //!
-//! Services do not use the admin routes: checkout creates orders and the event
-//! consumers move them through the `shop:orders/orders` WIT interface
-//! (export.rs), over the same domain and store code.
+//! Services do not use the admin routes: checkout creates orders through the
+//! `shop:orders/orders` WIT interface (export.rs), and fulfillment's and
+//! payment's events move them (events.rs), over the same domain and store.
 
 use shop_shared::{
-    Address, ApiError, JsonBody, Query, Router, json_response, now_millis, read_request,
-    require_admin,
+    Address, ApiError, JsonBody, Query, Router, event_admin, json_response, now_millis,
+    read_request, require_admin,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
@@ -25,6 +29,7 @@ use crate::domain::{
     Created, Customer, DEFAULT_PER_PAGE, LineDraft, Millis, OrderDraft, OrdersError, PageRequest,
     Status, TotalsDraft, normalize_reason,
 };
+use crate::events;
 use crate::store::OrdersStore;
 
 #[derive(Clone, Copy)]
@@ -34,10 +39,18 @@ enum Route {
     GetOrder,
     CancelOrder,
     SetStatus,
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
+        .route(Method::Get, "/api/orders/admin/dead-letters", Route::DeadLetters)
+        .route(Method::Post, "/api/orders/admin/dead-letters/:id/replay", Route::Replay)
+        .route(Method::Post, "/api/orders/admin/outbox/flush", Route::Flush)
+        .route(Method::Get, "/api/orders/admin/outbox", Route::Outbox)
         .route(Method::Get, "/api/orders", Route::ListOrders)
         .route(Method::Post, "/api/orders", Route::CreateOrder)
         .route(Method::Get, "/api/orders/:id", Route::GetOrder)
@@ -45,11 +58,11 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/orders/:id/status", Route::SetStatus)
 }
 
-pub fn handle(incoming: IncomingRequest) -> Response {
-    respond(incoming).unwrap_or_else(IntoResponse::into_response)
+pub async fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
@@ -61,6 +74,20 @@ fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         }
         Route::CancelOrder => cancel_order(&request, params.get("id")),
         Route::SetStatus => set_status(&request, params.get("id")),
+        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
+            require_admin(&request)?;
+            let store = OrdersStore::open()?;
+            let conn = store.connection();
+            match route {
+                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
+                Route::Replay => {
+                    let handler = async |_: &_, envelope: &_| events::apply(&store, envelope);
+                    event_admin::replay_dead_letter(conn, params.get("id"), handler).await
+                }
+                Route::Flush => event_admin::flush_outbox(conn),
+                _ => event_admin::show_outbox(conn),
+            }
+        }
     }
 }
 
@@ -134,7 +161,7 @@ fn set_status(request: &Request, id: &str) -> Result<Response, ApiError> {
 
 fn transition(id: &str, to: Status, reason: Option<String>) -> Result<Response, ApiError> {
     let reason = normalize_reason(reason)?;
-    let order = OrdersStore::open()?.transition(id, to, reason, Millis(now_millis()))?;
+    let order = events::request_transition(id, to, reason)?;
     Ok(json_response(200, &order))
 }
 

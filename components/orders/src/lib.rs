@@ -1,4 +1,9 @@
 //! The orders service: orders and their status history.
+//!
+//! One component, three exports: the HTTP API, the `shop:orders/orders` WIT
+//! interface (checkout creates orders through it) and the Redis receiver
+//! (fulfillment's and payment's events move orders), over the same domain
+//! and store.
 
 // The component's exports (the HTTP handler and the WIT interface) exist only
 // in wasm: a native build, which runs the unit tests, cannot link export names
@@ -7,6 +12,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod domain;
+mod events;
 #[cfg(target_arch = "wasm32")]
 mod export;
 mod http;
@@ -14,6 +20,12 @@ mod store;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    http::handle(request)
+async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    http::handle(request).await
+}
+
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::redis_component]
+async fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    events::receive(&message).await.map_err(anyhow::Error::msg)
 }

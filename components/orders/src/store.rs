@@ -10,6 +10,8 @@
 //! - `status_history`: every status an order has had, oldest first by `seq`,
 //!   with the time (milliseconds since the epoch) and an optional reason.
 //! - `meta`: `schema_version` records that the tables exist.
+//! - the event toolkit's `outbox`, `inbox` and `dead_letters`
+//!   (`shop_shared`), created by it on first use.
 //!
 //! Tables are created on first use, as Spin has no install hook; in the steady
 //! state that costs one query per request (reading `schema_version`), and
@@ -190,41 +192,84 @@ impl OrdersStore {
     }
 
     /// Moves the order to `to` at `now` (see [`Order::transition`]) and
-    /// returns it as it then is.
-    pub fn transition(
+    /// returns it as it then is, with whether it changed. Runs inside the
+    /// caller's write transaction ([`OrdersStore::write`]).
+    pub fn transition_within(
         &self,
         id: &str,
         to: Status,
         reason: Option<String>,
         now: Millis,
+    ) -> Result<(Order, bool), OrdersError> {
+        let mut order = self.require(id)?;
+        let from = order.status;
+        let Some(change) = order.transition(to, reason, now)? else {
+            return Ok((order, false));
+        };
+        self.save_status(&order, from, &[change], now)?;
+        Ok((order, true))
+    }
+
+    /// Moves the order as an event reports it (see [`Order::follow`]).
+    /// Runs inside the caller's write transaction (the inbox's).
+    pub fn follow_within(
+        &self,
+        id: &str,
+        to: Status,
+        event_type: &str,
+        reason: Option<String>,
+        now: Millis,
     ) -> Result<Order, OrdersError> {
-        self.write(|store| {
-            let mut order = store
-                .load(id)?
-                .ok_or_else(|| OrdersError::OrderNotFound(id.to_owned()))?;
-            let from = order.status;
-            let Some(change) = order.transition(to, reason, now)? else {
-                return Ok(order);
-            };
-            store.query(
-                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-                &[
-                    Value::Text(to.as_str().to_owned()),
-                    Value::Integer(now.0),
-                    Value::Text(id.to_owned()),
-                    Value::Text(from.as_str().to_owned()),
-                ],
-            )?;
-            if store.changes()? != 1 {
-                // Not reachable while the transaction holds the write lock;
-                // the condition makes sure of it all the same.
-                return Err(OrdersError::Unavailable(format!(
-                    "order {id} changed while it was being updated; try again"
-                )));
-            }
-            store.insert_change(id, &change)?;
-            Ok(order)
-        })
+        let mut order = self.require(id)?;
+        let from = order.status;
+        let changes = order.follow(to, event_type, reason, now)?;
+        if !changes.is_empty() {
+            self.save_status(&order, from, &changes, now)?;
+        }
+        Ok(order)
+    }
+
+    fn require(&self, id: &str) -> Result<Order, OrdersError> {
+        self.load(id)?
+            .ok_or_else(|| OrdersError::OrderNotFound(id.to_owned()))
+    }
+
+    /// Writes the order's new status (if it still is `from`) and appends
+    /// `changes` to its history.
+    fn save_status(
+        &self,
+        order: &Order,
+        from: Status,
+        changes: &[StatusChange],
+        now: Millis,
+    ) -> Result<(), OrdersError> {
+        self.query(
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            &[
+                Value::Text(order.status.as_str().to_owned()),
+                Value::Integer(now.0),
+                Value::Text(order.id.clone()),
+                Value::Text(from.as_str().to_owned()),
+            ],
+        )?;
+        if self.changes()? != 1 {
+            // Not reachable while the transaction holds the write lock;
+            // the condition makes sure of it all the same.
+            return Err(OrdersError::Unavailable(format!(
+                "order {} changed while it was being updated; try again",
+                order.id
+            )));
+        }
+        for change in changes {
+            self.insert_change(&order.id, change)?;
+        }
+        Ok(())
+    }
+
+    /// The database connection, for the event toolkit (inbox, outbox, dead
+    /// letters), whose tables live beside the orders'.
+    pub fn connection(&self) -> &Connection {
+        &self.db
     }
 
     fn insert(&self, order: &Order) -> Result<(), OrdersError> {
@@ -357,7 +402,7 @@ impl OrdersStore {
     /// Runs `work` in a write transaction: committed if it succeeds, rolled
     /// back if it fails. `IMMEDIATE` takes the write lock at once (waiting up
     /// to the busy timeout), so what `work` reads stays true until it commits.
-    fn write<T>(
+    pub fn write<T>(
         &self,
         work: impl FnOnce(&Self) -> Result<T, OrdersError>,
     ) -> Result<T, OrdersError> {
@@ -401,7 +446,7 @@ impl OrdersStore {
     }
 }
 
-fn unavailable(doing: &str, error: impl std::fmt::Display) -> OrdersError {
+pub fn unavailable(doing: &str, error: impl std::fmt::Display) -> OrdersError {
     eprintln!("orders database: {doing}: {error}");
     OrdersError::Unavailable(format!("the orders database failed while {doing}"))
 }

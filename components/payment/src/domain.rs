@@ -608,6 +608,61 @@ impl Outcome {
     }
 }
 
+// ---- reacting to events (`events.rs`) -------------------------------------------
+
+/// What `fulfillment.shipped` does to the order's authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnShipped {
+    /// Capture it, and publish `payment.captured`.
+    Capture,
+    /// It was captured before (another delivery of the shipment, under
+    /// another event id): nothing to do, nothing to publish again.
+    AlreadyCaptured,
+}
+
+/// The goods left: an authorized payment is captured. A voided one cannot
+/// be — goods shipped on a cancelled payment is for a person to look at, so
+/// it is an error (the event becomes a dead letter).
+pub fn on_shipped(id: &str, status: PaymentStatus) -> Result<OnShipped, PaymentError> {
+    match status {
+        PaymentStatus::Authorized => Ok(OnShipped::Capture),
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
+            Ok(OnShipped::AlreadyCaptured)
+        }
+        PaymentStatus::Voided => Err(PaymentError::IllegalTransition {
+            id: id.to_owned(),
+            status,
+            action: "captured",
+        }),
+    }
+}
+
+/// What `order.cancelled` does to the order's authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCancelled {
+    /// Only authorized: release the funds.
+    Void,
+    /// Money was taken: give back what is left of it.
+    Refund,
+    /// Voided or wholly refunded already.
+    Nothing,
+}
+
+pub fn on_cancelled(status: PaymentStatus) -> OnCancelled {
+    match status {
+        PaymentStatus::Authorized => OnCancelled::Void,
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded => OnCancelled::Refund,
+        PaymentStatus::Voided | PaymentStatus::Refunded => OnCancelled::Nothing,
+    }
+}
+
+/// The Idempotency-Key of what an event makes payment do: derived from the
+/// event id (`evt_…:capture`), so the same event never does it twice, even
+/// if its record in the inbox were lost.
+pub fn event_key(event_id: &str, operation: Operation) -> Result<IdempotencyKey, PaymentError> {
+    IdempotencyKey::parse(Some(&format!("{event_id}:{}", operation.as_str())))
+}
+
 /// The operations an Idempotency-Key can be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -959,6 +1014,61 @@ mod tests {
             PaymentStatus::Authorized,
             "a refused capture changes nothing"
         );
+    }
+
+    #[test]
+    fn a_shipment_captures_an_authorization_once_and_never_a_voided_one() {
+        assert_eq!(
+            on_shipped("pay_1", PaymentStatus::Authorized),
+            Ok(OnShipped::Capture)
+        );
+        for status in [
+            PaymentStatus::Captured,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Refunded,
+        ] {
+            assert_eq!(
+                on_shipped("pay_1", status),
+                Ok(OnShipped::AlreadyCaptured),
+                "{status:?}"
+            );
+        }
+        let error = on_shipped("pay_1", PaymentStatus::Voided).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("is voided and cannot be captured"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_cancellation_voids_what_is_authorized_and_refunds_what_was_taken() {
+        assert_eq!(on_cancelled(PaymentStatus::Authorized), OnCancelled::Void);
+        assert_eq!(on_cancelled(PaymentStatus::Captured), OnCancelled::Refund);
+        assert_eq!(
+            on_cancelled(PaymentStatus::PartiallyRefunded),
+            OnCancelled::Refund
+        );
+        assert_eq!(on_cancelled(PaymentStatus::Voided), OnCancelled::Nothing);
+        assert_eq!(on_cancelled(PaymentStatus::Refunded), OnCancelled::Nothing);
+    }
+
+    #[test]
+    fn an_event_derives_one_key_per_operation() {
+        let capture = event_key("evt_1", Operation::Capture).unwrap();
+        assert_eq!(capture.as_str(), "evt_1:capture");
+        assert_eq!(
+            event_key("evt_1", Operation::Void).unwrap().as_str(),
+            "evt_1:void"
+        );
+        assert_eq!(
+            event_key("evt_1", Operation::Refund).unwrap().as_str(),
+            "evt_1:refund"
+        );
+        let longest = "e".repeat(crate::domain::MAX_IDEMPOTENCY_KEY_LEN - ":capture".len());
+        assert!(event_key(&longest, Operation::Capture).is_ok());
+        assert!(event_key("évt", Operation::Capture).is_err());
     }
 
     #[test]

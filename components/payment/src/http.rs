@@ -3,16 +3,21 @@
 //! same key gets the first result back, marked `idempotent-replayed: true`.
 //! `GET /api/payments?idempotency_key=…` finds the payment a key's operation
 //! made or changed (for a caller that lost the answer), 404 when none.
+//! `/api/payments/admin/...` (admin): dead letters, replay, outbox flush
+//! ([`shop_shared::event_admin`]) for the events payment consumes and
+//! publishes (`events.rs`).
 
 use serde_json::Value;
 use shop_shared::{
-    ApiError, JsonBody, Money, Query, Router, json_response, now_millis, read_request,
+    ApiError, JsonBody, Money, Query, Router, event_admin, json_response, now_millis, read_request,
+    require_admin,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
 use crate::domain::{
     CardInput, IdempotencyKey, Outcome, PaymentError, check_amount, check_payment_id,
 };
+use crate::events;
 use crate::store::{PaymentStore, Recorded};
 
 #[derive(Clone, Copy)]
@@ -24,10 +29,30 @@ enum Route {
     GetPayment,
     FindByKey,
     Refund,
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
+        .route(
+            Method::Get,
+            "/api/payments/admin/dead-letters",
+            Route::DeadLetters,
+        )
+        .route(
+            Method::Post,
+            "/api/payments/admin/dead-letters/:id/replay",
+            Route::Replay,
+        )
+        .route(
+            Method::Post,
+            "/api/payments/admin/outbox/flush",
+            Route::Flush,
+        )
+        .route(Method::Get, "/api/payments/admin/outbox", Route::Outbox)
         .route(
             Method::Post,
             "/api/payments/authorizations",
@@ -53,11 +78,13 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/payments/:id/refunds", Route::Refund)
 }
 
-pub fn handle(incoming: IncomingRequest) -> Response {
-    respond(incoming).unwrap_or_else(IntoResponse::into_response)
+pub async fn handle(incoming: IncomingRequest) -> Response {
+    respond(incoming)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
+async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
     let (route, params) = router().resolve(request.method(), request.path())?;
     let id = params.get("id");
@@ -84,6 +111,23 @@ fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
             check_payment_id(id)?;
             let amount = optional_amount(&request)?;
             recorded(PaymentStore::open()?.refund(&key, id, amount.as_ref())?)
+        }
+        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
+            require_admin(&request)?;
+            // Joined: a replay runs the handler inside the inbox's transaction.
+            let store = PaymentStore::open_joined()?;
+            let conn = store.connection();
+            match route {
+                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
+                Route::Replay => {
+                    event_admin::replay_dead_letter(conn, id, async |_, envelope| {
+                        events::apply(&store, envelope)
+                    })
+                    .await
+                }
+                Route::Flush => event_admin::flush_outbox(conn),
+                _ => event_admin::show_outbox(conn),
+            }
         }
     }
 }

@@ -1,6 +1,11 @@
 //! The payment service: card authorizations, captures, voids and refunds,
 //! each idempotent by its key. Of a card only the brand and last four digits
 //! are ever stored or logged.
+//!
+//! Three exports over the same domain and store: the HTTP API, the
+//! `shop:payment/payment` WIT interface (checkout authorizes through it) and
+//! the Redis receiver (`events.rs`: a shipped order is captured, a cancelled
+//! one voided or refunded).
 
 // The component's exports (the HTTP handler and the WIT interface) exist only
 // in wasm: a native build, which runs the unit tests, cannot link export names
@@ -9,6 +14,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod domain;
+mod events;
 #[cfg(target_arch = "wasm32")]
 mod export;
 mod http;
@@ -16,6 +22,12 @@ mod store;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    http::handle(request)
+async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    http::handle(request).await
+}
+
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::redis_component]
+async fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    events::receive(&message).await.map_err(anyhow::Error::msg)
 }

@@ -11,6 +11,8 @@
 //!   number or cvc goes into it), and the first result (HTTP status and the
 //!   domain outcome as JSON) that every retry gets back.
 //! - `meta`: `schema_version`.
+//! - `outbox`, `inbox`, `dead_letters`: the shared event toolkit's tables
+//!   (`shop_shared::{outbox, inbox, dead_letters}`), created on first use.
 //!
 //! Every operation is one `BEGIN IMMEDIATE` transaction: look the key up,
 //! apply the operation, record the key with its result, commit. The write
@@ -19,6 +21,11 @@
 //! backstop). A failure that may pass (the processor erred, the store
 //! failed) is not recorded, so a retry tries again; invalid input is refused
 //! before any of this.
+//!
+//! A store opened with [`PaymentStore::open_joined`] runs the same
+//! operations inside a transaction its caller holds instead: the event
+//! receiver's, where a capture, the `payment.captured` it puts in the outbox
+//! and the inbox's record of the event commit together or not at all.
 
 use shop_shared::{Money, new_id, now_millis};
 use spin_sdk::sqlite::{Connection, Error as SqlError, QueryResult, RowResult, Value};
@@ -75,17 +82,34 @@ pub struct Recorded {
 
 pub struct PaymentStore {
     db: Connection,
+    /// Operations join the caller's transaction instead of opening their own.
+    joined: bool,
 }
 
 impl PaymentStore {
     /// Opens the database, creating its tables if this is its first use.
     pub fn open() -> Result<Self, PaymentError> {
         let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        let store = Self { db };
+        let store = Self { db, joined: false };
         if !store.is_set_up() {
             store.set_up()?;
         }
         Ok(store)
+    }
+
+    /// A store whose operations run inside a transaction the caller holds
+    /// on [`PaymentStore::connection`] (`BEGIN IMMEDIATE` … `COMMIT`), so
+    /// they commit, or roll back, with what the caller writes there too.
+    pub fn open_joined() -> Result<Self, PaymentError> {
+        Ok(Self {
+            joined: true,
+            ..Self::open()?
+        })
+    }
+
+    /// The database, for the shared event toolkit (inbox, outbox, admin).
+    pub fn connection(&self) -> &Connection {
+        &self.db
     }
 
     /// `false` also when the `meta` table does not exist yet.
@@ -376,6 +400,10 @@ impl PaymentStore {
         &self,
         work: impl FnOnce(&Self, i64) -> Result<T, PaymentError>,
     ) -> Result<T, PaymentError> {
+        if self.joined {
+            // The caller holds the write lock and commits or rolls back.
+            return work(self, now_millis());
+        }
         if let Err(first) = self.db.execute("BEGIN IMMEDIATE", &[]) {
             if !is_busy(&first) {
                 return Err(unavailable("starting a transaction", first));
