@@ -15,6 +15,7 @@
 //! missing products without overwriting an admin's changes.
 
 use shop_shared::Money;
+use shop_shared::db::{self, fnv1a};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{CatalogError, Product, SEED_JSON, Upserted, seed_products};
@@ -30,6 +31,17 @@ const SEED_ROWS_PER_INSERT: usize = 50;
 const PRODUCT_COLUMNS: &str =
     "sku, name, description, price_amount, price_currency, weight_grams, categories, image";
 
+const PRODUCTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS products (
+    sku TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_amount INTEGER NOT NULL,
+    price_currency TEXT NOT NULL,
+    weight_grams INTEGER NOT NULL,
+    categories TEXT NOT NULL,
+    image TEXT NOT NULL
+)";
+
 pub struct CatalogStore {
     db: Connection,
 }
@@ -38,59 +50,15 @@ impl CatalogStore {
     /// Opens the database, setting it up and seeding it if this is its first use.
     pub fn open() -> Result<Self, CatalogError> {
         let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        let store = Self { db };
-        if !store.is_seeded() {
-            store.set_up().map_err(|e| unavailable("setting up", e))?;
-        }
-        Ok(store)
-    }
-
-    /// `false` also when the `meta` table does not exist yet.
-    fn is_seeded(&self) -> bool {
-        self.db
-            .execute("SELECT value FROM meta WHERE key = 'seed_version'", &[])
-            .ok()
-            .and_then(|result| {
-                result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<&str>(0).map(str::to_owned))
-            })
-            .is_some_and(|version| version == SEED_VERSION.to_string())
-    }
-
-    fn set_up(&self) -> Result<(), String> {
-        self.sql(
-            "CREATE TABLE IF NOT EXISTS products (
-                sku TEXT PRIMARY KEY,
-                name TEXT NOT NULL,
-                description TEXT NOT NULL,
-                price_amount INTEGER NOT NULL,
-                price_currency TEXT NOT NULL,
-                weight_grams INTEGER NOT NULL,
-                categories TEXT NOT NULL,
-                image TEXT NOT NULL
-            )",
-            &[],
+        db::ensure_schema(
+            &db,
+            "seed_version",
+            &SEED_VERSION.to_string(),
+            &[PRODUCTS_TABLE],
+            unavailable,
+            |db| seed(db).map_err(|e| unavailable("setting up", e)),
         )?;
-        self.sql(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            &[],
-        )?;
-        for chunk in seed_products()?.chunks(SEED_ROWS_PER_INSERT) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let params: Vec<Value> = chunk.iter().flat_map(product_params).collect();
-            self.sql(
-                &format!("INSERT OR IGNORE INTO products ({PRODUCT_COLUMNS}) VALUES {rows}"),
-                &params,
-            )?;
-        }
-        self.sql(
-            "INSERT INTO meta (key, value) VALUES ('seed_version', ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[Value::Text(SEED_VERSION.to_string())],
-        )?;
-        Ok(())
+        Ok(Self { db })
     }
 
     pub fn all_products(&self) -> Result<Vec<Product>, CatalogError> {
@@ -148,10 +116,21 @@ impl CatalogStore {
             .execute(sql, params)
             .map_err(|e| unavailable("querying", e))
     }
+}
 
-    fn sql(&self, sql: &str, params: &[Value]) -> Result<QueryResult, String> {
-        self.db.execute(sql, params).map_err(|e| e.to_string())
+/// Inserts the seed products the catalog does not have yet (an admin's
+/// changes are never overwritten).
+fn seed(db: &Connection) -> Result<(), String> {
+    for chunk in seed_products()?.chunks(SEED_ROWS_PER_INSERT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let params: Vec<Value> = chunk.iter().flat_map(product_params).collect();
+        db.execute(
+            &format!("INSERT OR IGNORE INTO products ({PRODUCT_COLUMNS}) VALUES {rows}"),
+            &params,
+        )
+        .map_err(|e| e.to_string())?;
     }
+    Ok(())
 }
 
 fn unavailable(doing: &str, error: impl std::fmt::Display) -> CatalogError {
@@ -187,15 +166,4 @@ fn product_from_row(row: &RowResult) -> Result<Product, CatalogError> {
         })
     })();
     decoded.ok_or_else(|| unavailable("reading a product row", "a column has an unexpected value"))
-}
-
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
 }

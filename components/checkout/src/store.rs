@@ -24,7 +24,7 @@
 //! checkout (`owner = ?` … `RETURNING id`): a recovery that took a stale
 //! checkout over makes the original request stop at its next step.
 
-use shop_shared::{ApiError, now_millis};
+use shop_shared::{ApiError, db, now_millis};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{OrderRequest, Outcome, SagaState, Status, Step, StepRecord, StoredError};
@@ -199,33 +199,9 @@ impl CheckoutStore {
         result.rows.first().map(checkout_from_row).transpose()
     }
 
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction ([`db::transaction`]).
     fn transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        if let Err(first) = self.db.execute("BEGIN IMMEDIATE", &[]) {
-            eprintln!("checkout database: BEGIN failed once ({first}), retrying");
-            self.db
-                .execute("BEGIN IMMEDIATE", &[])
-                .map_err(|e| unavailable("starting a transaction", e))?;
-        }
-        match work(self) {
-            Ok(value) => match self.db.execute("COMMIT", &[]) {
-                Ok(_) => Ok(value),
-                Err(e) => {
-                    self.rollback();
-                    Err(unavailable("committing", e))
-                }
-            },
-            Err(error) => {
-                self.rollback();
-                Err(error)
-            }
-        }
-    }
-
-    fn rollback(&self) {
-        if let Err(e) = self.db.execute("ROLLBACK", &[]) {
-            // The host rolls back a connection returned mid-transaction.
-            eprintln!("checkout database: rolling back: {e}");
-        }
+        db::transaction(&self.db, unavailable, |_| work(self))
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, ApiError> {

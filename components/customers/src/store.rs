@@ -17,7 +17,7 @@
 //! address is inserted by one statement that also checks that the customer
 //! exists and has room, so concurrent adds never pass the limit.
 
-use shop_shared::{Address, new_id, now_millis, rfc3339};
+use shop_shared::{Address, db, new_id, now_millis, rfc3339};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{
@@ -27,8 +27,30 @@ use crate::domain::{
 
 const DATABASE: &str = "customers";
 
-/// Bump when the statements in `set_up` change.
+/// Bump when the statements in `SCHEMA` change.
 const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS customers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        email_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS customers_by_email_key ON customers (email_key)",
+    "CREATE TABLE IF NOT EXISTS addresses (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        name TEXT NOT NULL,
+        line1 TEXT NOT NULL,
+        line2 TEXT,
+        city TEXT NOT NULL,
+        postal_code TEXT NOT NULL,
+        country TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS addresses_by_customer ON addresses (customer_id)",
+];
 
 const ADDRESS_COLUMNS: &str = "id, name, line1, line2, city, postal_code, country";
 
@@ -39,59 +61,8 @@ pub struct CustomerStore {
 impl CustomerStore {
     /// Opens the database, creating the tables if this is its first use.
     pub fn open() -> Result<Self, CustomerError> {
-        let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        let store = Self { db };
-        if !store.is_set_up() {
-            store.set_up().map_err(|e| unavailable("setting up", e))?;
-        }
-        Ok(store)
-    }
-
-    /// `false` also when the `meta` table does not exist yet.
-    fn is_set_up(&self) -> bool {
-        self.db
-            .execute("SELECT value FROM meta WHERE key = 'schema_version'", &[])
-            .ok()
-            .and_then(|result| {
-                result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<&str>(0).map(str::to_owned))
-            })
-            .is_some_and(|version| version == SCHEMA_VERSION)
-    }
-
-    fn set_up(&self) -> Result<(), spin_sdk::sqlite::Error> {
-        for statement in [
-            "CREATE TABLE IF NOT EXISTS customers (
-                id TEXT PRIMARY KEY,
-                name TEXT NOT NULL,
-                email TEXT NOT NULL,
-                email_key TEXT NOT NULL,
-                created_at INTEGER NOT NULL
-            )",
-            "CREATE UNIQUE INDEX IF NOT EXISTS customers_by_email_key ON customers (email_key)",
-            "CREATE TABLE IF NOT EXISTS addresses (
-                id TEXT PRIMARY KEY,
-                customer_id TEXT NOT NULL REFERENCES customers (id),
-                name TEXT NOT NULL,
-                line1 TEXT NOT NULL,
-                line2 TEXT,
-                city TEXT NOT NULL,
-                postal_code TEXT NOT NULL,
-                country TEXT NOT NULL
-            )",
-            "CREATE INDEX IF NOT EXISTS addresses_by_customer ON addresses (customer_id)",
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        ] {
-            self.db.execute(statement, &[])?;
-        }
-        self.db.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[Value::Text(SCHEMA_VERSION.into())],
-        )?;
-        Ok(())
+        let db = db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, unavailable)?;
+        Ok(Self { db })
     }
 
     /// Creates the customer, or fails with `EmailTaken` when any customer

@@ -26,8 +26,9 @@
 //! edited seed adds new skus and never overwrites a count an admin set) and
 //! only then `seed_version` is written, all idempotent.
 
+use shop_shared::db::{self, fnv1a};
 use shop_shared::now_millis;
-use spin_sdk::sqlite::{Connection, Error as SqlError, QueryResult, RowResult, Value};
+use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{
     Availability, InventoryError, Line, Reservation, ReservationId, ReservationRequest, SEED_JSON,
@@ -42,7 +43,7 @@ const SEED_VERSION: u64 = fnv1a(SEED_JSON.as_bytes());
 /// Rows per multi-row INSERT: far below SQLite's limit on bound parameters.
 const ROWS_PER_INSERT: usize = 50;
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS stock (
         sku TEXT PRIMARY KEY,
         on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
@@ -64,7 +65,6 @@ const SCHEMA: [&str; 5] = [
     )",
     "CREATE INDEX IF NOT EXISTS reservation_lines_holds
         ON reservation_lines (sku, held_until, quantity)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 /// What a sku has on hand and held at `?1` (now), for the skus bound after it.
@@ -95,30 +95,19 @@ impl InventoryStore {
     pub fn open() -> Result<Self, InventoryError> {
         let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
         let store = Self { db };
-        if !store.is_seeded() {
-            store.set_up()?;
-        }
+        db::ensure_schema(
+            &store.db,
+            "seed_version",
+            &SEED_VERSION.to_string(),
+            &SCHEMA,
+            unavailable,
+            |_| store.seed(),
+        )?;
         Ok(store)
     }
 
-    /// `false` also when the `meta` table does not exist yet.
-    fn is_seeded(&self) -> bool {
-        self.db
-            .execute("SELECT value FROM meta WHERE key = 'seed_version'", &[])
-            .ok()
-            .and_then(|result| {
-                result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<&str>(0).map(str::to_owned))
-            })
-            .is_some_and(|version| version == SEED_VERSION.to_string())
-    }
-
-    fn set_up(&self) -> Result<(), InventoryError> {
-        for statement in SCHEMA {
-            self.query(statement, &[])?;
-        }
+    /// Inserts the seed levels of skus the warehouse does not stock yet.
+    fn seed(&self) -> Result<(), InventoryError> {
         let levels = seed_stock().map_err(|e| unavailable("reading the seed", e))?;
         self.transaction(|store, now| {
             for chunk in levels.chunks(ROWS_PER_INSERT) {
@@ -140,11 +129,6 @@ impl InventoryStore {
                     &params,
                 )?;
             }
-            store.query(
-                "INSERT INTO meta (key, value) VALUES ('seed_version', ?)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[Value::Text(SEED_VERSION.to_string())],
-            )?;
             Ok(())
         })
     }
@@ -372,42 +356,15 @@ impl InventoryStore {
             .map(Some)
     }
 
-    /// Runs `work` in a `BEGIN IMMEDIATE` transaction with the time at which
-    /// the write lock was taken; commits on `Ok`, rolls back on `Err`. Waiting
-    /// for the lock is SQLite's busy timeout; a start that still finds the
-    /// database busy is tried once more.
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction ([`db::transaction`])
+    /// with the time at which the write lock was taken; commits on `Ok`,
+    /// rolls back on `Err`.
     fn transaction<T>(
         &self,
         work: impl FnOnce(&Self, i64) -> Result<T, InventoryError>,
     ) -> Result<T, InventoryError> {
-        if let Err(first) = self.db.execute("BEGIN IMMEDIATE", &[]) {
-            if !is_busy(&first) {
-                return Err(unavailable("starting a transaction", first));
-            }
-            self.db
-                .execute("BEGIN IMMEDIATE", &[])
-                .map_err(|e| unavailable("starting a transaction (retried)", e))?;
-        }
-        match work(self, now_millis()) {
-            Ok(value) => match self.db.execute("COMMIT", &[]) {
-                Ok(_) => Ok(value),
-                Err(e) => {
-                    self.rollback();
-                    Err(unavailable("committing", e))
-                }
-            },
-            Err(error) => {
-                self.rollback();
-                Err(error)
-            }
-        }
-    }
-
-    fn rollback(&self) {
-        if let Err(e) = self.db.execute("ROLLBACK", &[]) {
-            // The host rolls back a connection returned mid-transaction.
-            eprintln!("inventory database: rolling back: {e}");
-        }
+        // The clock is read inside: after BEGIN IMMEDIATE holds the lock.
+        db::transaction(&self.db, unavailable, |_| work(self, now_millis()))
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, InventoryError> {
@@ -424,10 +381,6 @@ fn line_from_row(row: &RowResult) -> Option<Line> {
     })
 }
 
-fn is_busy(error: &SqlError) -> bool {
-    matches!(error, SqlError::Io(message) if message.contains("locked") || message.contains("busy"))
-}
-
 fn unavailable(doing: &str, error: impl std::fmt::Display) -> InventoryError {
     eprintln!("inventory database: {doing}: {error}");
     InventoryError::Unavailable(format!("the inventory database failed while {doing}"))
@@ -438,15 +391,4 @@ fn corrupt(what: &str) -> InventoryError {
         &format!("reading {what}"),
         "a column has an unexpected value",
     )
-}
-
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
 }

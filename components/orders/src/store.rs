@@ -24,7 +24,7 @@
 //! transitions of one order only one can apply from a given status. Reads of
 //! several tables run in one (deferred) transaction, to see one snapshot.
 
-use shop_shared::{Address, Currency, Money, new_id};
+use shop_shared::{Address, Currency, Money, db, new_id};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{
@@ -90,42 +90,8 @@ pub struct OrdersStore {
 impl OrdersStore {
     /// Opens the database, creating the tables if this is its first use.
     pub fn open() -> Result<Self, OrdersError> {
-        let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        let store = Self { db };
-        if !store.is_set_up() {
-            store.set_up().map_err(|e| unavailable("setting up", e))?;
-        }
-        Ok(store)
-    }
-
-    /// `false` also when the `meta` table does not exist yet.
-    fn is_set_up(&self) -> bool {
-        self.db
-            .execute("SELECT value FROM meta WHERE key = 'schema_version'", &[])
-            .ok()
-            .and_then(|result| {
-                result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<&str>(0).map(str::to_owned))
-            })
-            .is_some_and(|version| version == SCHEMA_VERSION)
-    }
-
-    fn set_up(&self) -> Result<(), String> {
-        for statement in SCHEMA {
-            self.sql(statement, &[])?;
-        }
-        self.sql(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            &[],
-        )?;
-        self.sql(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[Value::Text(SCHEMA_VERSION.to_owned())],
-        )?;
-        Ok(())
+        let db = db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, unavailable)?;
+        Ok(Self { db })
     }
 
     /// Creates the order placed at `now`, under `id` or a new `ord_` id. An
@@ -399,14 +365,14 @@ impl OrdersStore {
             .ok_or_else(|| unavailable("counting changes", "no count"))
     }
 
-    /// Runs `work` in a write transaction: committed if it succeeds, rolled
-    /// back if it fails. `IMMEDIATE` takes the write lock at once (waiting up
-    /// to the busy timeout), so what `work` reads stays true until it commits.
+    /// Runs `work` in a write transaction ([`db::transaction`]): committed
+    /// if it succeeds, rolled back if it fails. `IMMEDIATE` takes the write
+    /// lock at once, so what `work` reads stays true until it commits.
     pub fn write<T>(
         &self,
         work: impl FnOnce(&Self) -> Result<T, OrdersError>,
     ) -> Result<T, OrdersError> {
-        self.transaction("BEGIN IMMEDIATE", work)
+        db::transaction(&self.db, unavailable, |_| work(self))
     }
 
     /// Runs `work` in a read transaction: one snapshot across its queries.
@@ -414,35 +380,13 @@ impl OrdersStore {
         &self,
         work: impl FnOnce(&Self) -> Result<T, OrdersError>,
     ) -> Result<T, OrdersError> {
-        self.transaction("BEGIN", work)
-    }
-
-    fn transaction<T>(
-        &self,
-        begin: &str,
-        work: impl FnOnce(&Self) -> Result<T, OrdersError>,
-    ) -> Result<T, OrdersError> {
-        self.query(begin, &[])?;
-        let result = work(self).and_then(|value| {
-            self.query("COMMIT", &[])?;
-            Ok(value)
-        });
-        if result.is_err() {
-            // Nothing to roll back when COMMIT succeeded or BEGIN never did;
-            // an error here only means the transaction is already over.
-            let _ = self.db.execute("ROLLBACK", &[]);
-        }
-        result
+        db::snapshot(&self.db, unavailable, |_| work(self))
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, OrdersError> {
         self.db
             .execute(sql, params)
             .map_err(|e| unavailable("querying", e))
-    }
-
-    fn sql(&self, sql: &str, params: &[Value]) -> Result<QueryResult, String> {
-        self.db.execute(sql, params).map_err(|e| e.to_string())
     }
 }
 

@@ -27,8 +27,8 @@
 //! receiver's, where a capture, the `payment.captured` it puts in the outbox
 //! and the inbox's record of the event commit together or not at all.
 
-use shop_shared::{Money, new_id, now_millis};
-use spin_sdk::sqlite::{Connection, Error as SqlError, QueryResult, RowResult, Value};
+use shop_shared::{Money, db, new_id, now_millis};
+use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{
     CheckedCard, Decision, Decline, Fingerprint, IdempotencyKey, Operation, Outcome, Payment,
@@ -38,7 +38,7 @@ use crate::domain::{
 const DATABASE: &str = "payment";
 const SCHEMA_VERSION: &str = "1";
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS payments (
         id TEXT PRIMARY KEY,
         status TEXT NOT NULL,
@@ -66,7 +66,6 @@ const SCHEMA: [&str; 5] = [
         outcome TEXT NOT NULL,
         created_at INTEGER NOT NULL
     )",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 const PAYMENT_COLUMNS: &str = "id, status, amount, currency, captured, refunded, card_brand, card_last4, created_at, updated_at";
@@ -89,12 +88,9 @@ pub struct PaymentStore {
 impl PaymentStore {
     /// Opens the database, creating its tables if this is its first use.
     pub fn open() -> Result<Self, PaymentError> {
-        let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        let store = Self { db, joined: false };
-        if !store.is_set_up() {
-            store.set_up()?;
-        }
-        Ok(store)
+        // Idempotent, so instances racing through it do no harm.
+        let db = db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, unavailable)?;
+        Ok(Self { db, joined: false })
     }
 
     /// A store whose operations run inside a transaction the caller holds
@@ -110,33 +106,6 @@ impl PaymentStore {
     /// The database, for the shared event toolkit (inbox, outbox, admin).
     pub fn connection(&self) -> &Connection {
         &self.db
-    }
-
-    /// `false` also when the `meta` table does not exist yet.
-    fn is_set_up(&self) -> bool {
-        self.db
-            .execute("SELECT value FROM meta WHERE key = 'schema_version'", &[])
-            .ok()
-            .and_then(|result| {
-                result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<&str>(0).map(str::to_owned))
-            })
-            .is_some_and(|version| version == SCHEMA_VERSION)
-    }
-
-    /// Idempotent, so instances racing through it do no harm.
-    fn set_up(&self) -> Result<(), PaymentError> {
-        for statement in SCHEMA {
-            self.query(statement, &[])?;
-        }
-        self.query(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[Value::Text(SCHEMA_VERSION.into())],
-        )?;
-        Ok(())
     }
 
     /// Authorizes `amount` on the checked card, or records the decline.
@@ -392,10 +361,9 @@ impl PaymentStore {
             .collect()
     }
 
-    /// Runs `work` in a `BEGIN IMMEDIATE` transaction with the time at which
-    /// the write lock was taken; commits on `Ok`, rolls back on `Err`. Waiting
-    /// for the lock is SQLite's busy timeout; a start that still finds the
-    /// database busy is tried once more.
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction ([`db::transaction`])
+    /// with the time at which the write lock was taken; commits on `Ok`,
+    /// rolls back on `Err`.
     fn transaction<T>(
         &self,
         work: impl FnOnce(&Self, i64) -> Result<T, PaymentError>,
@@ -404,34 +372,7 @@ impl PaymentStore {
             // The caller holds the write lock and commits or rolls back.
             return work(self, now_millis());
         }
-        if let Err(first) = self.db.execute("BEGIN IMMEDIATE", &[]) {
-            if !is_busy(&first) {
-                return Err(unavailable("starting a transaction", first));
-            }
-            self.db
-                .execute("BEGIN IMMEDIATE", &[])
-                .map_err(|e| unavailable("starting a transaction (retried)", e))?;
-        }
-        match work(self, now_millis()) {
-            Ok(value) => match self.db.execute("COMMIT", &[]) {
-                Ok(_) => Ok(value),
-                Err(e) => {
-                    self.rollback();
-                    Err(unavailable("committing", e))
-                }
-            },
-            Err(error) => {
-                self.rollback();
-                Err(error)
-            }
-        }
-    }
-
-    fn rollback(&self) {
-        if let Err(e) = self.db.execute("ROLLBACK", &[]) {
-            // The host rolls back a connection returned mid-transaction.
-            eprintln!("payment database: rolling back: {e}");
-        }
+        db::transaction(&self.db, unavailable, |_| work(self, now_millis()))
     }
 
     fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, PaymentError> {
@@ -459,10 +400,6 @@ fn payment_from_row(row: &RowResult) -> Result<Payment, PaymentError> {
         })
     })();
     decoded.ok_or_else(|| corrupt("a payment row"))
-}
-
-fn is_busy(error: &SqlError) -> bool {
-    matches!(error, SqlError::Io(message) if message.contains("locked") || message.contains("busy"))
 }
 
 /// Store errors are logged with what was being done; no statement parameter

@@ -76,7 +76,7 @@ pub async fn replay_dead_letter(
 
 /// `POST …/admin/outbox/flush`: publishes what is pending now.
 pub fn flush_outbox(conn: &Connection) -> Result<Response, ApiError> {
-    let address = redis_address().map_err(|e| ApiError::internal(e))?;
+    let address = redis_address().map_err(ApiError::internal)?;
     let report = outbox::publish_pending(conn, &address).map_err(unavailable)?;
     Ok(json_response(200, &report))
 }

@@ -16,7 +16,7 @@
 
 use spin_sdk::sqlite::{Connection, Value};
 
-use crate::db::{exec, text};
+use crate::db::{self, exec, text};
 use crate::dead_letters;
 use crate::event::Envelope;
 use crate::now_millis;
@@ -74,7 +74,7 @@ pub async fn apply_once(
 ) -> Result<Applied, Failed> {
     let store_failed = |error: String| Failed { dead_letter_id: None, error };
     ensure_schema(conn).map_err(store_failed)?;
-    exec(conn, "BEGIN IMMEDIATE", &[]).map_err(store_failed)?;
+    db::begin(conn, "BEGIN IMMEDIATE", &db::as_text).map_err(store_failed)?;
     let outcome = async {
         let seen = exec(conn, "SELECT 1 FROM inbox WHERE event_id = ?", &[text(&envelope.id)])?;
         let applied = if seen.rows.is_empty() {
@@ -89,14 +89,13 @@ pub async fn apply_once(
             Applied::Duplicate
         };
         dead_letters::mark_replayed(conn, &envelope.id)?;
-        exec(conn, "COMMIT", &[])?;
         Ok::<_, String>(applied)
     }
     .await;
-    match outcome {
+    // Committed, or rolled back before the dead letter is recorded.
+    match db::end(conn, outcome, &db::as_text) {
         Ok(applied) => Ok(applied),
         Err(error) => {
-            let _ = exec(conn, "ROLLBACK", &[]);
             eprintln!("event {} ({}) failed: {error}", envelope.id, envelope.kind);
             let dead_letter_id = dead_letters::record(conn, &envelope.id, &envelope.kind, &envelope.to_json(), &error)
                 .map_err(|e| eprintln!("cannot record the dead letter of {}: {e}", envelope.id))

@@ -166,7 +166,7 @@ pub fn publish_pending(conn: &Connection, redis_address: &str) -> Result<Publish
 
 fn publish(redis: &spin_sdk::redis::Connection, kind: &str, envelope: &str) -> Result<(), String> {
     redis
-        .publish(&channel(kind), &envelope.as_bytes().to_vec())
+        .publish(&channel(kind), envelope.as_bytes())
         .map_err(|e| format!("Redis refused PUBLISH: {e}"))
 }
 
