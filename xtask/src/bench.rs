@@ -27,7 +27,15 @@ struct Measure {
     errors: u64,
 }
 
-pub fn run(host_bin: &Path, root: &Path, seconds: u32) -> Result {
+/// Runs every part, or only `only` (`http`, `checkout` or `events`).
+pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Result {
+    if only == Some("events") {
+        let work = std::env::temp_dir().join(format!("shop-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        let result = events_latency(host_bin, root, &work);
+        let _ = std::fs::remove_dir_all(&work);
+        return result;
+    }
     Command::new("wrk")
         .arg("--version")
         .stdout(Stdio::null())
@@ -221,7 +229,7 @@ impl Host {
     }
 }
 
-/// Time from `POST /api/checkout` answering to `payment.captured` on a
+/// Time from sending `POST /api/checkout` to `payment.captured` on a
 /// real Redis: the choreography placed → shipped → captured, each hop a
 /// pub/sub delivery and an instance. Measured by subscribing to the capture
 /// channel, 200 orders one after the other.
@@ -250,7 +258,9 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
         // Listen for captures before any order exists.
         let (tx, rx) = std::sync::mpsc::channel::<(String, Instant)>();
         let mut sub = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-        sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$22\r\nshop.payment.captured\r\n").map_err(|e| e.to_string())?;
+        let channel = "shop.payment.captured";
+        sub.write_all(format!("*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n", channel.len()).as_bytes())
+            .map_err(|e| e.to_string())?;
         std::thread::spawn(move || {
             let mut reader = BufReader::new(sub);
             let mut line = String::new();
@@ -272,8 +282,8 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
             let body = format!(
                 "{{\"cart_id\":\"{cart}\",\"email\":\"bench@example.com\",\"address\":{{\"name\":\"Ada\",\"line1\":\"Hauptstr. 1\",\"city\":\"Berlin\",\"postal_code\":\"10115\",\"country\":\"DE\"}},\"shipping\":\"standard\",\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}"
             );
+            let posted = Instant::now();
             let r = call(&shop.base, "POST", "/api/checkout", &[("content-type", "application/json"), ("idempotency-key", &cart)], Some(&body))?;
-            let answered = Instant::now();
             if r.status != 201 {
                 return Err(format!("checkout failed: {}", r.summary()));
             }
@@ -282,7 +292,7 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
                 let rest = &text[at + 12..];
                 rest.find('"').map(|end| rest[..end].to_string())
             });
-            sent.insert(order.ok_or("no order_id in the checkout answer")?, answered);
+            sent.insert(order.ok_or("no order_id in the checkout answer")?, posted);
         }
         let mut latencies = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -297,7 +307,7 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
         latencies.sort();
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
         println!();
-        println!("POST /api/checkout answered -> payment.captured on a real Redis ({ORDERS} orders, one at a time)");
+        println!("POST /api/checkout sent -> payment.captured on a real Redis ({ORDERS} orders, one at a time)");
         match latencies.len() {
             0 => println!("  no capture observed"),
             n => println!(

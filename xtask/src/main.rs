@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Some("build") => build().map(|_| ()),
         Some("up") => up(&args[1..]),
         Some("test") => test(&args[1..]),
-        Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10)),
+        Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10, args.get(1).map(String::as_str))),
         Some("conformance") => run_conformance(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
@@ -42,7 +42,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   build                 build the components (wasm32-wasip2) and a release shop-host
   up                    build, then serve the shop on http://127.0.0.1:3000
   test                  build, then run every test
-  bench                 build, then measure the shop through shop-host with wrk
+  bench [events]        build, then measure the shop through shop-host (wrk, checkout, events)
   conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
 
 fn root() -> PathBuf {
