@@ -18,7 +18,9 @@ pub use serde_json::{Value, json};
 pub fn root() -> PathBuf {
     std::env::var_os("SHOP_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf())
+        // cargo runs a test with its package directory as the current one;
+        // unlike env!(), that follows the checkout the test runs from.
+        .unwrap_or_else(|| std::env::current_dir().unwrap().parent().unwrap().to_path_buf())
 }
 
 /// A built component, e.g. `wasm("catalog")`.
@@ -217,6 +219,14 @@ impl Host {
     /// Everything the host logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// Whether the log shows `text` within a few seconds: a line is read
+    /// from the host's stderr by another thread, and a component's own
+    /// output may come after the host's, so a test never assumes it is
+    /// already there.
+    pub fn logged(&self, text: &str) -> bool {
+        eventually(Duration::from_secs(5), || self.logs().contains(text).then_some(())).is_some()
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {

@@ -46,7 +46,14 @@ const USAGE: &str = "usage: cargo xtask <command>
   conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    // Read at run time, not baked in with env!(): cargo may reuse an xtask
+    // binary built from another checkout of this workspace (its fingerprint
+    // does not depend on where the checkout is), and `cargo run` tells the
+    // binary where its package is now.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().expect("a current directory").join("xtask"));
+    dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn cargo() -> Command {

@@ -37,10 +37,6 @@ enum Route {
     Place,
     Recover,
     Get,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
@@ -48,10 +44,6 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/checkout", Route::Place)
         .route(Method::Post, "/api/checkout/recover", Route::Recover)
         .route(Method::Get, "/api/checkout/:id", Route::Get)
-        .route(Method::Get, "/api/checkout/admin/dead-letters", Route::DeadLetters)
-        .route(Method::Post, "/api/checkout/admin/dead-letters/:id/replay", Route::Replay)
-        .route(Method::Post, "/api/checkout/admin/outbox/flush", Route::Flush)
-        .route(Method::Get, "/api/checkout/admin/outbox", Route::Outbox)
 }
 
 /// Variables (see spin.toml).
@@ -75,6 +67,12 @@ pub async fn handle(incoming: IncomingRequest, services: &impl Services) -> Resp
 
 async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
+    let admin = event_admin::serve(&request, "checkout", CheckoutStore::open, async |_, envelope| {
+        Err(format!("checkout consumes no events; {} ({}) is not for it", envelope.id, envelope.kind))
+    });
+    if let Some(answer) = admin.await {
+        return answer;
+    }
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
         Route::Place => place(&request, services),
@@ -85,22 +83,6 @@ async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<
             Ok(json_response(200, &json!({ "recovered": recovered })))
         }
         Route::Get => get(params.get("id")),
-        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
-            require_admin(&request)?;
-            let store = CheckoutStore::open()?;
-            let conn = store.connection();
-            match route {
-                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
-                Route::Replay => {
-                    event_admin::replay_dead_letter(conn, params.get("id"), async |_, envelope| {
-                        Err(format!("checkout consumes no events; {} ({}) is not for it", envelope.id, envelope.kind))
-                    })
-                    .await
-                }
-                Route::Flush => event_admin::flush_outbox(conn),
-                _ => event_admin::show_outbox(conn),
-            }
-        }
     }
 }
 

@@ -24,6 +24,7 @@
 //! checkout (`owner = ?` … `RETURNING id`): a recovery that took a stale
 //! checkout over makes the original request stop at its next step.
 
+use shop_shared::event_admin::EventStore;
 use shop_shared::{ApiError, db, now_millis};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
@@ -174,11 +175,6 @@ impl CheckoutStore {
             ],
         )?;
         Ok(!result.rows.is_empty())
-    }
-
-    /// The database, for the shared event toolkit (`shop_shared::event_admin`).
-    pub fn connection(&self) -> &Connection {
-        &self.db
     }
 
     /// Publishes the pending events (this checkout's `order.placed`, and any
@@ -406,4 +402,11 @@ fn step_from_row(row: &RowResult) -> Result<StepRow, ApiError> {
         })
     })();
     decoded.ok_or_else(|| corrupt("a step row"))
+}
+
+/// The database, for the shared event toolkit (inbox, outbox, admin routes).
+impl EventStore for CheckoutStore {
+    fn connection(&self) -> &Connection {
+        &self.db
+    }
 }

@@ -19,20 +19,12 @@ use crate::{events, store};
 enum Route {
     Shipment,
     Ship,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
         .route(Method::Get, "/api/fulfillment/shipments/:order_id", Route::Shipment)
         .route(Method::Post, "/api/fulfillment/shipments/:order_id/ship", Route::Ship)
-        .route(Method::Get, "/api/fulfillment/admin/dead-letters", Route::DeadLetters)
-        .route(Method::Post, "/api/fulfillment/admin/dead-letters/:id/replay", Route::Replay)
-        .route(Method::Post, "/api/fulfillment/admin/outbox/flush", Route::Flush)
-        .route(Method::Get, "/api/fulfillment/admin/outbox", Route::Outbox)
 }
 
 pub async fn handle(incoming: IncomingRequest) -> Response {
@@ -41,6 +33,9 @@ pub async fn handle(incoming: IncomingRequest) -> Response {
 
 async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
+    if let Some(answer) = event_admin::serve(&request, "fulfillment", store::open, events::apply).await {
+        return answer;
+    }
     let (route, params) = router().resolve(request.method(), request.path())?;
     if !matches!(route, Route::Shipment) {
         require_admin(&request)?;
@@ -55,10 +50,6 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
             Ok(json_response(200, &shipment))
         }
         Route::Ship => ship(&conn, params.get("order_id")).await,
-        Route::DeadLetters => event_admin::list_dead_letters(&conn, request.query()),
-        Route::Replay => event_admin::replay_dead_letter(&conn, params.get("id"), events::apply).await,
-        Route::Flush => event_admin::flush_outbox(&conn),
-        Route::Outbox => event_admin::show_outbox(&conn),
     }
 }
 

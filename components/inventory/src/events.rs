@@ -9,7 +9,8 @@
 //! dead letter.
 
 use shop_shared::event::{self, Envelope, OrderCancelled};
-use shop_shared::{event_admin, inbox, now_millis};
+use shop_shared::event_admin::{self, EventStore};
+use shop_shared::{inbox, now_millis};
 
 use crate::domain::{InventoryError, Reservation, ReservationId};
 use crate::store::InventoryStore;

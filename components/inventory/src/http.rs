@@ -27,18 +27,10 @@ enum Route {
     Release,
     GetStock,
     SetStock,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
-        .route(Method::Get, "/api/inventory/admin/dead-letters", Route::DeadLetters)
-        .route(Method::Post, "/api/inventory/admin/dead-letters/:id/replay", Route::Replay)
-        .route(Method::Post, "/api/inventory/admin/outbox/flush", Route::Flush)
-        .route(Method::Get, "/api/inventory/admin/outbox", Route::Outbox)
         .route(Method::Post, "/api/inventory/reservations", Route::Reserve)
         .route(
             Method::Get,
@@ -65,6 +57,12 @@ pub async fn handle(incoming: IncomingRequest) -> Response {
 
 async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
+    let admin = event_admin::serve(&request, "inventory", InventoryStore::open, async |store, envelope| {
+        events::apply(store, envelope)
+    });
+    if let Some(answer) = admin.await {
+        return answer;
+    }
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
         Route::Reserve => reserve(&request),
@@ -91,20 +89,6 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         }
         Route::GetStock => get_stock(params.get("sku")),
         Route::SetStock => set_stock(&request, params.get("sku")),
-        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
-            require_admin(&request)?;
-            let store = InventoryStore::open()?;
-            let conn = store.connection();
-            match route {
-                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
-                Route::Replay => {
-                    let handler = async |_: &_, envelope: &_| events::apply(&store, envelope);
-                    event_admin::replay_dead_letter(conn, params.get("id"), handler).await
-                }
-                Route::Flush => event_admin::flush_outbox(conn),
-                _ => event_admin::show_outbox(conn),
-            }
-        }
     }
 }
 

@@ -27,6 +27,7 @@
 //! only then `seed_version` is written, all idempotent.
 
 use shop_shared::db::{self, fnv1a};
+use shop_shared::event_admin::EventStore;
 use shop_shared::now_millis;
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
@@ -288,12 +289,6 @@ impl InventoryStore {
         Ok(reservation)
     }
 
-    /// The database connection, for the event toolkit (inbox, dead
-    /// letters), whose tables live beside the stock's.
-    pub fn connection(&self) -> &Connection {
-        &self.db
-    }
-
     pub fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>, InventoryError> {
         self.load(id)
     }
@@ -391,4 +386,11 @@ fn corrupt(what: &str) -> InventoryError {
         &format!("reading {what}"),
         "a column has an unexpected value",
     )
+}
+
+/// The database, for the shared event toolkit (inbox, outbox, admin routes).
+impl EventStore for InventoryStore {
+    fn connection(&self) -> &Connection {
+        &self.db
+    }
 }

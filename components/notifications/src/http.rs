@@ -8,7 +8,7 @@
 //!   outbox flush is always empty.
 
 use serde_json::json;
-use shop_shared::{ApiError, Query, Router, event_admin, json_response, read_request, require_admin};
+use shop_shared::{ApiError, Query, Router, event_admin, json_response, read_request};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Response};
 
 use crate::domain::mailbox_key;
@@ -17,19 +17,11 @@ use crate::{events, store};
 #[derive(Clone, Copy)]
 enum Route {
     Mailbox,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
         .route(Method::Get, "/api/notifications", Route::Mailbox)
-        .route(Method::Get, "/api/notifications/admin/dead-letters", Route::DeadLetters)
-        .route(Method::Post, "/api/notifications/admin/dead-letters/:id/replay", Route::Replay)
-        .route(Method::Post, "/api/notifications/admin/outbox/flush", Route::Flush)
-        .route(Method::Get, "/api/notifications/admin/outbox", Route::Outbox)
 }
 
 pub async fn handle(incoming: IncomingRequest) -> Response {
@@ -38,10 +30,10 @@ pub async fn handle(incoming: IncomingRequest) -> Response {
 
 async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
-    let (route, params) = router().resolve(request.method(), request.path())?;
-    if !matches!(route, Route::Mailbox) {
-        require_admin(&request)?;
+    if let Some(answer) = event_admin::serve(&request, "notifications", store::open, events::apply).await {
+        return answer;
     }
+    let (route, _) = router().resolve(request.method(), request.path())?;
     let conn = store::open()?;
     match route {
         Route::Mailbox => {
@@ -54,9 +46,5 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
             let messages = store::mailbox(&conn, &key).map_err(store::unavailable)?;
             Ok(json_response(200, &json!({ "customer": key, "messages": messages })))
         }
-        Route::DeadLetters => event_admin::list_dead_letters(&conn, request.query()),
-        Route::Replay => event_admin::replay_dead_letter(&conn, params.get("id"), events::apply).await,
-        Route::Flush => event_admin::flush_outbox(&conn),
-        Route::Outbox => event_admin::show_outbox(&conn),
     }
 }

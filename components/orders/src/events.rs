@@ -14,7 +14,8 @@
 //! transaction as the status change, published right after.
 
 use shop_shared::event::{self, Envelope, FulfillmentShipped, OrderCancelled, PaymentCaptured};
-use shop_shared::{event_admin, inbox, now_millis, outbox};
+use shop_shared::event_admin::{self, EventStore};
+use shop_shared::{inbox, now_millis, outbox};
 
 use crate::domain::{Millis, Order, OrdersError, Status, event_reason};
 use crate::store::{self, OrdersStore};

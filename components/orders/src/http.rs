@@ -39,18 +39,10 @@ enum Route {
     GetOrder,
     CancelOrder,
     SetStatus,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
-        .route(Method::Get, "/api/orders/admin/dead-letters", Route::DeadLetters)
-        .route(Method::Post, "/api/orders/admin/dead-letters/:id/replay", Route::Replay)
-        .route(Method::Post, "/api/orders/admin/outbox/flush", Route::Flush)
-        .route(Method::Get, "/api/orders/admin/outbox", Route::Outbox)
         .route(Method::Get, "/api/orders", Route::ListOrders)
         .route(Method::Post, "/api/orders", Route::CreateOrder)
         .route(Method::Get, "/api/orders/:id", Route::GetOrder)
@@ -64,6 +56,12 @@ pub async fn handle(incoming: IncomingRequest) -> Response {
 
 async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
+    let admin = event_admin::serve(&request, "orders", OrdersStore::open, async |store, envelope| {
+        events::apply(store, envelope)
+    });
+    if let Some(answer) = admin.await {
+        return answer;
+    }
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
         Route::ListOrders => list_orders(&request),
@@ -74,20 +72,6 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         }
         Route::CancelOrder => cancel_order(&request, params.get("id")),
         Route::SetStatus => set_status(&request, params.get("id")),
-        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
-            require_admin(&request)?;
-            let store = OrdersStore::open()?;
-            let conn = store.connection();
-            match route {
-                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
-                Route::Replay => {
-                    let handler = async |_: &_, envelope: &_| events::apply(&store, envelope);
-                    event_admin::replay_dead_letter(conn, params.get("id"), handler).await
-                }
-                Route::Flush => event_admin::flush_outbox(conn),
-                _ => event_admin::show_outbox(conn),
-            }
-        }
     }
 }
 

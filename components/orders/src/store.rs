@@ -24,6 +24,7 @@
 //! transitions of one order only one can apply from a given status. Reads of
 //! several tables run in one (deferred) transaction, to see one snapshot.
 
+use shop_shared::event_admin::EventStore;
 use shop_shared::{Address, Currency, Money, db, new_id};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
@@ -230,12 +231,6 @@ impl OrdersStore {
             self.insert_change(&order.id, change)?;
         }
         Ok(())
-    }
-
-    /// The database connection, for the event toolkit (inbox, outbox, dead
-    /// letters), whose tables live beside the orders'.
-    pub fn connection(&self) -> &Connection {
-        &self.db
     }
 
     fn insert(&self, order: &Order) -> Result<(), OrdersError> {
@@ -487,4 +482,11 @@ fn change_from_row(row: &RowResult) -> Result<StatusChange, OrdersError> {
         })
     })();
     decoded.ok_or_else(|| corrupt("a status change"))
+}
+
+/// The database, for the shared event toolkit (inbox, outbox, admin routes).
+impl EventStore for OrdersStore {
+    fn connection(&self) -> &Connection {
+        &self.db
+    }
 }

@@ -7,7 +7,8 @@
 //! published right after.
 
 use shop_shared::event::{self, Envelope, FulfillmentShipped, OrderCancelled, PaymentCaptured};
-use shop_shared::{event_admin, inbox, outbox};
+use shop_shared::event_admin::{self, EventStore};
+use shop_shared::{inbox, outbox};
 
 use crate::domain::{self, OnCancelled, OnShipped, Operation, Outcome, PaymentError};
 use crate::store::PaymentStore;

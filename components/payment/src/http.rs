@@ -10,7 +10,6 @@
 use serde_json::Value;
 use shop_shared::{
     ApiError, JsonBody, Money, Query, Router, event_admin, json_response, now_millis, read_request,
-    require_admin,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
@@ -29,30 +28,10 @@ enum Route {
     GetPayment,
     FindByKey,
     Refund,
-    DeadLetters,
-    Replay,
-    Flush,
-    Outbox,
 }
 
 fn router() -> Router<Route> {
     Router::new()
-        .route(
-            Method::Get,
-            "/api/payments/admin/dead-letters",
-            Route::DeadLetters,
-        )
-        .route(
-            Method::Post,
-            "/api/payments/admin/dead-letters/:id/replay",
-            Route::Replay,
-        )
-        .route(
-            Method::Post,
-            "/api/payments/admin/outbox/flush",
-            Route::Flush,
-        )
-        .route(Method::Get, "/api/payments/admin/outbox", Route::Outbox)
         .route(
             Method::Post,
             "/api/payments/authorizations",
@@ -86,6 +65,13 @@ pub async fn handle(incoming: IncomingRequest) -> Response {
 
 async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let request = read_request(incoming)?;
+    // Joined: a replay runs the handler inside the inbox's transaction.
+    let admin = event_admin::serve(&request, "payments", PaymentStore::open_joined, async |store, envelope| {
+        events::apply(store, envelope)
+    });
+    if let Some(answer) = admin.await {
+        return answer;
+    }
     let (route, params) = router().resolve(request.method(), request.path())?;
     let id = params.get("id");
     match route {
@@ -111,23 +97,6 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
             check_payment_id(id)?;
             let amount = optional_amount(&request)?;
             recorded(PaymentStore::open()?.refund(&key, id, amount.as_ref())?)
-        }
-        Route::DeadLetters | Route::Replay | Route::Flush | Route::Outbox => {
-            require_admin(&request)?;
-            // Joined: a replay runs the handler inside the inbox's transaction.
-            let store = PaymentStore::open_joined()?;
-            let conn = store.connection();
-            match route {
-                Route::DeadLetters => event_admin::list_dead_letters(conn, request.query()),
-                Route::Replay => {
-                    event_admin::replay_dead_letter(conn, id, async |_, envelope| {
-                        events::apply(&store, envelope)
-                    })
-                    .await
-                }
-                Route::Flush => event_admin::flush_outbox(conn),
-                _ => event_admin::show_outbox(conn),
-            }
         }
     }
 }

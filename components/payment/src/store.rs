@@ -27,6 +27,7 @@
 //! receiver's, where a capture, the `payment.captured` it puts in the outbox
 //! and the inbox's record of the event commit together or not at all.
 
+use shop_shared::event_admin::EventStore;
 use shop_shared::{Money, db, new_id, now_millis};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
@@ -101,11 +102,6 @@ impl PaymentStore {
             joined: true,
             ..Self::open()?
         })
-    }
-
-    /// The database, for the shared event toolkit (inbox, outbox, admin).
-    pub fn connection(&self) -> &Connection {
-        &self.db
     }
 
     /// Authorizes `amount` on the checked card, or records the decline.
@@ -414,4 +410,11 @@ fn corrupt(what: &str) -> PaymentError {
         &format!("reading {what}"),
         "a column has an unexpected value",
     )
+}
+
+/// The database, for the shared event toolkit (inbox, outbox, admin routes).
+impl EventStore for PaymentStore {
+    fn connection(&self) -> &Connection {
+        &self.db
+    }
 }

@@ -9,16 +9,87 @@
 //! - `POST …/admin/outbox/flush` → `{"published", "pending", "error"?}`
 //! - `GET  …/admin/outbox` → `{"pending", "recent": [...]}`
 //!
-//! Each needs the admin token ([`crate::require_admin`]); the service checks
-//! it before calling these.
+//! Each needs the admin token ([`crate::require_admin`]). A service serves
+//! all four with [`serve`] before its own router.
 
 use serde_json::json;
-use spin_sdk::http::Response;
+use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::sqlite::Connection;
 
 use crate::dead_letters::{self, ReplayError, Replayed};
 use crate::event::{Envelope, redis_address};
-use crate::{ApiError, Query, json_response, outbox};
+use crate::{ApiError, Query, Router, json_response, outbox, require_admin};
+
+/// A service's store, as far as the admin routes need it: its database.
+pub trait EventStore {
+    fn connection(&self) -> &Connection;
+}
+
+impl EventStore for Connection {
+    fn connection(&self) -> &Connection {
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+enum AdminRoute {
+    DeadLetters,
+    Replay,
+    Flush,
+    Outbox,
+}
+
+fn admin_router() -> Router<AdminRoute> {
+    Router::new()
+        .route(Method::Get, "/api/:service/admin/dead-letters", AdminRoute::DeadLetters)
+        .route(Method::Post, "/api/:service/admin/dead-letters/:id/replay", AdminRoute::Replay)
+        .route(Method::Post, "/api/:service/admin/outbox/flush", AdminRoute::Flush)
+        .route(Method::Get, "/api/:service/admin/outbox", AdminRoute::Outbox)
+}
+
+/// The four admin routes of the service at `/api/{service}`: `None` when
+/// `request` is for none of their paths (the service's own router answers
+/// it), else the answer — 405 for another method, 401 without the admin
+/// token, otherwise the route run over the store `open` gives, a replay with
+/// `replay` (the service's event dispatcher).
+pub async fn serve<S: EventStore, E: Into<ApiError>>(
+    request: &Request,
+    service: &str,
+    open: impl FnOnce() -> Result<S, E>,
+    replay: impl AsyncFnOnce(&S, &Envelope) -> Result<(), String>,
+) -> Option<Result<Response, ApiError>> {
+    let path = request.path();
+    let under_service = path.strip_prefix("/api/")?.strip_prefix(service)?;
+    if !under_service.starts_with("/admin/") {
+        return None;
+    }
+    let (route, params) = match admin_router().resolve(request.method(), path) {
+        Ok(resolved) => resolved,
+        Err(error) if error.status == 404 => return None,
+        Err(error) => return Some(Err(error)),
+    };
+    Some(run(request, route, params.get("id"), open, replay).await)
+}
+
+async fn run<S: EventStore, E: Into<ApiError>>(
+    request: &Request,
+    route: AdminRoute,
+    id: &str,
+    open: impl FnOnce() -> Result<S, E>,
+    replay: impl AsyncFnOnce(&S, &Envelope) -> Result<(), String>,
+) -> Result<Response, ApiError> {
+    require_admin(request)?;
+    let store = open().map_err(Into::into)?;
+    let conn = store.connection();
+    match route {
+        AdminRoute::DeadLetters => list_dead_letters(conn, request.query()),
+        AdminRoute::Replay => {
+            replay_dead_letter(conn, id, async |_, envelope| replay(&store, envelope).await).await
+        }
+        AdminRoute::Flush => flush_outbox(conn),
+        AdminRoute::Outbox => show_outbox(conn),
+    }
+}
 
 fn unavailable(error: String) -> ApiError {
     eprintln!("event store: {error}");
@@ -26,7 +97,7 @@ fn unavailable(error: String) -> ApiError {
 }
 
 /// `GET …/admin/dead-letters`, `query` the request's query string.
-pub fn list_dead_letters(conn: &Connection, query: &str) -> Result<Response, ApiError> {
+fn list_dead_letters(conn: &Connection, query: &str) -> Result<Response, ApiError> {
     let query = Query::parse(query);
     let status = match query.get("status").map(str::trim) {
         None | Some("") => None,
@@ -44,7 +115,7 @@ pub fn list_dead_letters(conn: &Connection, query: &str) -> Result<Response, Api
 
 /// `POST …/admin/dead-letters/{id}/replay`: runs `handler` (the service's
 /// event dispatcher) on the stored envelope, then publishes what it enqueued.
-pub async fn replay_dead_letter(
+async fn replay_dead_letter(
     conn: &Connection,
     id: &str,
     handler: impl AsyncFnOnce(&Connection, &Envelope) -> Result<(), String>,
@@ -75,14 +146,14 @@ pub async fn replay_dead_letter(
 }
 
 /// `POST …/admin/outbox/flush`: publishes what is pending now.
-pub fn flush_outbox(conn: &Connection) -> Result<Response, ApiError> {
+fn flush_outbox(conn: &Connection) -> Result<Response, ApiError> {
     let address = redis_address().map_err(ApiError::internal)?;
     let report = outbox::publish_pending(conn, &address).map_err(unavailable)?;
     Ok(json_response(200, &report))
 }
 
 /// `GET …/admin/outbox`: how many wait, and the newest 50 events.
-pub fn show_outbox(conn: &Connection) -> Result<Response, ApiError> {
+fn show_outbox(conn: &Connection) -> Result<Response, ApiError> {
     let pending = outbox::pending_count(conn).map_err(unavailable)?;
     let recent = outbox::recent(conn, 50).map_err(unavailable)?;
     Ok(json_response(200, &json!({ "pending": pending, "recent": recent })))
