@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_QUANTITY: u32 = 99;
 pub const MAX_LINES: usize = 100;
-const MAX_CART_ID_LEN: usize = 64;
+const MAX_CART_ID_LEN: usize = shop_shared::MAX_ID_LEN;
 
 /// A cart id the client chose: 1–64 of `A-Z a-z 0-9 _ -`, so it is safe in a
 /// URL path and in a store key.
@@ -59,12 +59,7 @@ impl std::fmt::Display for CartError {
 
 impl CartId {
     pub fn parse(id: &str) -> Result<Self, CartError> {
-        let valid = !id.is_empty()
-            && id.len() <= MAX_CART_ID_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if valid {
+        if shop_shared::is_valid_id(id) {
             Ok(Self(id.to_owned()))
         } else {
             Err(CartError::InvalidCartId(format!(

@@ -23,7 +23,7 @@ pub const DEFAULT_TTL_SECONDS: u32 = 900;
 pub const MAX_TTL_SECONDS: u32 = 3600;
 /// Upper bound of an admin's stock level; keeps every count inside a `u32`.
 pub const MAX_ON_HAND: u32 = 1_000_000_000;
-const MAX_RESERVATION_ID_LEN: usize = 64;
+const MAX_RESERVATION_ID_LEN: usize = shop_shared::MAX_ID_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Line {
@@ -39,12 +39,7 @@ pub struct ReservationId(String);
 impl ReservationId {
     /// 1–64 of `A-Z a-z 0-9 _ -`: safe in a URL path and in logs.
     pub fn parse(id: &str) -> Result<Self, InventoryError> {
-        let valid = !id.is_empty()
-            && id.len() <= MAX_RESERVATION_ID_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if valid {
+        if shop_shared::is_valid_id(id) {
             Ok(Self(id.to_owned()))
         } else {
             Err(InventoryError::InvalidReservationId(format!(

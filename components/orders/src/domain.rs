@@ -25,7 +25,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 use shop_shared::event::{OrderCancelled, cancel_reason};
-use shop_shared::{Address, ApiError, Currency, Money, is_valid_sku, rfc3339};
+use shop_shared::{Address, ApiError, Currency, MAX_ID_LEN, Money, is_valid_id, is_valid_sku, rfc3339};
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
@@ -33,7 +33,6 @@ pub const MAX_PER_PAGE: u32 = 100;
 pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i64 = 99;
 
-const MAX_ID_LEN: usize = 64;
 const MAX_REFERENCE_LEN: usize = 128;
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_NAME_CHARS: usize = 200;
@@ -604,15 +603,6 @@ fn check_totals(
         grand_total: draft.grand_total,
         currency,
     })
-}
-
-/// Ids that are safe in a URL path: 1–64 of `A-Z a-z 0-9 _ -`.
-fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_id(field: &str, what: &str, id: &str) -> Result<(), OrdersError> {

@@ -12,7 +12,7 @@ use shop_shared::{Money, rfc3339, sha256_hex};
 /// Largest amount one payment may carry, in minor units (10 000 000.00).
 pub const MAX_AMOUNT: i64 = 1_000_000_000;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
-const MAX_PAYMENT_ID_LEN: usize = 64;
+const MAX_PAYMENT_ID_LEN: usize = shop_shared::MAX_ID_LEN;
 /// A card expiring further ahead than this is not a real card.
 const MAX_CARD_YEARS_AHEAD: i64 = 30;
 
@@ -133,12 +133,7 @@ impl IdempotencyKey {
 /// A payment id as a path gives it: `pay_…`, or anything URL-safe we might
 /// have issued; anything else cannot exist.
 pub fn check_payment_id(id: &str) -> Result<(), PaymentError> {
-    let valid = !id.is_empty()
-        && id.len() <= MAX_PAYMENT_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if valid {
+    if shop_shared::is_valid_id(id) {
         Ok(())
     } else {
         Err(PaymentError::InvalidPaymentId(format!(

@@ -2,6 +2,18 @@
 //! (`ord_3f9c…`), so ids are unguessable, never collide across instances,
 //! and say what they name in logs.
 
+/// Longest id a service accepts from a client or a path.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The one rule for ids that arrive in paths and bodies (cart ids,
+/// reservation, order and payment ids): 1–64 of `A-Z a-z 0-9 _ -`, so they
+/// are safe in a URL path and in logs.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A new id such as `ord_1b4e28ba2fa1411d9a7c3c5d1f0b6e2a`.
 pub fn new_id(prefix: &str) -> String {
     let bytes = random_bytes();
@@ -39,6 +51,17 @@ fn random_bytes() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::new_id;
+
+    #[test]
+    fn valid_ids_are_url_safe_and_bounded() {
+        assert!(super::is_valid_id("res_1b4e-A"));
+        assert!(super::is_valid_id(&"a".repeat(64)));
+        assert!(!super::is_valid_id(&"a".repeat(65)));
+        assert!(!super::is_valid_id(""));
+        assert!(!super::is_valid_id("a b"));
+        assert!(!super::is_valid_id("a/b"));
+        assert!(new_id("ord").len() <= super::MAX_ID_LEN);
+    }
 
     #[test]
     fn ids_have_prefix_and_differ() {

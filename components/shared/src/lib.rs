@@ -29,6 +29,6 @@ pub use money::{Currency, Money, MoneyError};
 pub use query::Query;
 pub use request::{JsonBody, MAX_BODY_BYTES, read_request};
 pub use router::{Params, Router};
-pub use id::new_id;
+pub use id::{MAX_ID_LEN, is_valid_id, new_id};
 pub use sku::is_valid_sku;
 pub use time::{now_millis, rfc3339};
