@@ -1033,6 +1033,10 @@ impl Shop {
         let grand = format!("{}.{:02} {}", placed.grand_total / 100, placed.grand_total % 100, placed.currency);
         assert!(receipt["body"].as_str().unwrap().contains(&grand), "{receipt} names {grand}");
         for kind in ["order.placed", "fulfillment.shipped", "payment.captured"] {
+            // The mails come from three channels handled concurrently (and
+            // queue on notifications' database): the receipt being there
+            // says nothing about the shipping mail, so each is waited for.
+            let _ = eventually(WAIT, || (!self.mails_of(email, &placed.order_id, kind).is_empty()).then_some(()));
             let mails = self.mails_of(email, &placed.order_id, kind);
             assert_eq!(mails.len(), 1, "one {kind} mail for {}: {:?}", placed.order_id, self.mailbox(email));
         }
