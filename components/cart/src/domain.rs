@@ -39,7 +39,7 @@ pub enum CartError {
     NotInCart(String),
     TooManyLines,
     CatalogUnavailable(String),
-    /// The cart's key-value store failed.
+    /// The cart's store failed.
     StoreUnavailable(String),
 }
 
@@ -96,11 +96,9 @@ impl Quantity {
 }
 
 impl Cart {
+    #[cfg(test)]
     pub fn empty(id: CartId) -> Self {
-        Self {
-            id,
-            lines: Vec::new(),
-        }
+        Self { id, lines: Vec::new() }
     }
 
     /// Adds `quantity` of `sku`: a new line at the end, or more on its line.

@@ -60,12 +60,12 @@ pub async fn dispatch(conn: &Connection, shipment: &mut Shipment, now: i64) -> R
         )));
     }
     let inventory_failed = Failed::Inventory;
-    let committed = match inventory::commit(&shipment.reservation_id).await.map_err(inventory_failed)? {
+    let committed = match inventory::commit(&shipment.reservation_id).map_err(inventory_failed)? {
         Commit::Committed => shipment.reservation_id.clone(),
         Commit::Expired => {
             let again = domain::rereservation_id(&shipment.order_id);
-            match inventory::reserve(&again, &shipment.lines).await.map_err(inventory_failed)? {
-                Reserve::Reserved => match inventory::commit(&again).await.map_err(inventory_failed)? {
+            match inventory::reserve(&again, &shipment.lines).map_err(inventory_failed)? {
+                Reserve::Reserved => match inventory::commit(&again).map_err(inventory_failed)? {
                     Commit::Committed => again,
                     Commit::Expired => {
                         return Err(Failed::Inventory(format!("the new reservation {again} expired before its commit")));

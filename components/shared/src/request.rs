@@ -13,6 +13,15 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 const READ_CHUNK_BYTES: u64 = 64 * 1024;
 
+/// An oversized body is read and thrown away up to this much before the 413
+/// is sent. A client that sends its whole body before reading the answer
+/// (curl, most HTTP libraries) otherwise gets a connection reset, not the
+/// 413: Spin closes a connection whose request body the component left
+/// unread. Past this, the answer goes out anyway and the runtime may reset.
+pub const MAX_DISCARDED_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+const DISCARD_CHUNK_BYTES: u64 = 1024 * 1024;
+
 /// Turns the incoming request into a buffered [`Request`], refusing bodies over
 /// [`MAX_BODY_BYTES`] with 413: at once when `content-length` says so, else as
 /// soon as the streamed body passes the cap.
@@ -22,10 +31,6 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, value)| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-    }
-
     let body = incoming
         .consume()
         .map_err(|()| ApiError::internal("the request body was already consumed"))?;
@@ -35,10 +40,18 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError> {
             .map_err(|()| ApiError::internal("the request body stream was already taken"))?;
         // A read error is how the stream reports its end (`closed`); a failed
         // read also ends it, and a truncated JSON body then fails to parse.
-        collect_capped(
-            || stream.blocking_read(READ_CHUNK_BYTES).ok(),
-            MAX_BODY_BYTES,
-        )?
+        let read = |max: u64| stream.blocking_read(max).ok();
+        let too_large = || {
+            discard(|| read(DISCARD_CHUNK_BYTES).map(|chunk| chunk.len() as u64));
+            ApiError::payload_too_large(MAX_BODY_BYTES)
+        };
+        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
+        match collect_capped(|| read(READ_CHUNK_BYTES), MAX_BODY_BYTES) {
+            Ok(bytes) => bytes,
+            Err(_) => return Err(too_large()),
+        }
     };
     drop(body);
 
@@ -64,6 +77,19 @@ fn collect_capped(
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// Reads and drops chunks until the stream ends or
+/// [`MAX_DISCARDED_BODY_BYTES`] have gone; returns how many went.
+fn discard(mut next_chunk: impl FnMut() -> Option<u64>) -> u64 {
+    let mut discarded = 0;
+    while discarded < MAX_DISCARDED_BODY_BYTES {
+        match next_chunk() {
+            Some(n) => discarded += n,
+            None => break,
+        }
+    }
+    discarded
 }
 
 /// A request body that is a JSON object.
@@ -146,6 +172,15 @@ mod tests {
         .unwrap_err();
         assert_eq!((error.status, error.code), (413, "payload_too_large"));
         assert_eq!(reads, 3, "reading stops at the chunk that passes the cap");
+    }
+
+    #[test]
+    fn an_oversized_body_is_discarded_up_to_a_bound() {
+        let mut left = 3 * DISCARD_CHUNK_BYTES;
+        let gone = discard(|| (left > 0).then(|| { left -= DISCARD_CHUNK_BYTES; DISCARD_CHUNK_BYTES }));
+        assert_eq!(gone, 3 * DISCARD_CHUNK_BYTES, "a body that ends is read to its end");
+        let gone = discard(|| Some(DISCARD_CHUNK_BYTES));
+        assert_eq!(gone, MAX_DISCARDED_BODY_BYTES, "an endless one stops at the bound");
     }
 
     #[test]
