@@ -1,14 +1,13 @@
-//! The catalog service through the real host and the real catalog.wasm.
+//! The catalog service on both runtimes, the real catalog.wasm.
 
 use shop_tests::*;
 
-fn shop() -> Host {
-    HostConfig::shop().start()
+fn shop(rt: Runtime) -> Host {
+    HostConfig::shop_on(rt).start()
 }
 
-#[test]
-fn lists_at_least_twenty_seeded_products() {
-    let h = shop();
+fn lists_at_least_twenty_seeded_products(rt: Runtime) {
+    let h = shop(rt);
     let r = h.get("/api/products?per_page=100");
     assert_eq!(r.status, 200, "{}", r.text);
     let body = r.json();
@@ -26,9 +25,8 @@ fn lists_at_least_twenty_seeded_products() {
     }
 }
 
-#[test]
-fn search_category_and_pages() {
-    let h = shop();
+fn search_category_and_pages(rt: Runtime) {
+    let h = shop(rt);
     let all = h.get("/api/products?per_page=100").json();
     let first = &all["products"][0];
     let category = first["categories"][0].as_str().unwrap();
@@ -59,9 +57,8 @@ fn search_category_and_pages() {
     assert_eq!(beyond["products"].as_array().unwrap().len(), 0);
 }
 
-#[test]
-fn bad_list_parameters_are_400() {
-    let h = shop();
+fn bad_list_parameters_are_400(rt: Runtime) {
+    let h = shop(rt);
     for q in ["page=0", "page=abc", "per_page=0", "per_page=1000", "per_page=-1"] {
         let r = h.get(&format!("/api/products?{q}"));
         assert_eq!(r.status, 400, "{q}: {}", r.text);
@@ -69,9 +66,8 @@ fn bad_list_parameters_are_400() {
     }
 }
 
-#[test]
-fn get_one_product_or_404() {
-    let h = shop();
+fn get_one_product_or_404(rt: Runtime) {
+    let h = shop(rt);
     let sku = h.get("/api/products").json()["products"][0]["sku"].as_str().unwrap().to_string();
     let r = h.get(&format!("/api/products/{sku}"));
     assert_eq!(r.status, 200);
@@ -81,9 +77,8 @@ fn get_one_product_or_404() {
     assert_eq!(r.error_code(), "product_not_found");
 }
 
-#[test]
-fn batch_prices_name_every_unknown_sku() {
-    let h = shop();
+fn batch_prices_name_every_unknown_sku(rt: Runtime) {
+    let h = shop(rt);
     let products = h.get("/api/products").json()["products"].clone();
     let a = products[0]["sku"].as_str().unwrap();
     let b = products[1]["sku"].as_str().unwrap();
@@ -104,9 +99,8 @@ fn batch_prices_name_every_unknown_sku() {
     assert_eq!(r.status, 400, "{}", r.text);
 }
 
-#[test]
-fn admin_upsert_needs_the_token_and_valid_fields() {
-    let h = shop();
+fn admin_upsert_needs_the_token_and_valid_fields(rt: Runtime) {
+    let h = shop(rt);
     let product = json!({
         "name": "Test Kettle",
         "description": "Boils water.",
@@ -155,9 +149,8 @@ fn admin_upsert_needs_the_token_and_valid_fields() {
     assert_eq!(h.get("/api/products/TEST-KETTLE").json()["price"]["amount"], 3999, "bad input changed nothing");
 }
 
-#[test]
-fn bad_bodies_get_clear_4xx() {
-    let h = shop();
+fn bad_bodies_get_clear_4xx(rt: Runtime) {
+    let h = shop(rt);
     let r = h.request("POST", "/api/products/prices", &[("content-type", "application/json")], Some(b"{not json"));
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "malformed_json");
@@ -172,3 +165,13 @@ fn bad_bodies_get_clear_4xx() {
     assert_eq!(r.status, 404);
     r.error_code();
 }
+
+on_both_runtimes!(
+    lists_at_least_twenty_seeded_products,
+    search_category_and_pages,
+    bad_list_parameters_are_400,
+    get_one_product_or_404,
+    batch_prices_name_every_unknown_sku,
+    admin_upsert_needs_the_token_and_valid_fields,
+    bad_bodies_get_clear_4xx,
+);

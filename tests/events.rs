@@ -31,10 +31,7 @@ impl Broker {
 /// The repository's spin.toml (sources made absolute), plus the probe on
 /// `/test-probe/...`, allowed to publish to the app's Redis.
 fn manifest(dir: &TempDir) -> std::path::PathBuf {
-    let root = root();
-    let shop = std::fs::read_to_string(root.join("spin.toml"))
-        .unwrap()
-        .replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
+    let shop = shop_manifest_text();
     let text = format!(
         "{shop}\n[[trigger.http]]\nroute = \"/test-probe/...\"\ncomponent = \"test-probe\"\n\n\
          [component.test-probe]\nsource = \"{{probe}}\"\nallowed_outbound_hosts = [\"{{{{ redis_address }}}}\"]\n"

@@ -1,6 +1,9 @@
-//! The harness every end-to-end suite shares: it starts the real
-//! `shop-host` binary on the real `.wasm` files, on a port the OS picks,
-//! with a fresh state directory, and talks to it over HTTP.
+//! The harness every end-to-end suite shares: it starts a real runtime on
+//! the real `.wasm` files, on a free port, with a fresh state directory,
+//! and talks to it over HTTP. The runtime is `shop-host`, or real Spin
+//! ([`Runtime::Spin`]) with a runtime config file in the test's temporary
+//! directory and a `redis-server` the harness starts; [`on_both_runtimes!`]
+//! runs one test body on each.
 //!
 //! `cargo xtask test` builds everything first and tells the harness where
 //! the host is (`SHOP_HOST_BIN`); run through plain `cargo test`, it looks
@@ -28,6 +31,65 @@ pub fn wasm(name: &str) -> PathBuf {
     let path = root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} is missing: run `cargo xtask test` (it builds the components first)", path.display());
     path
+}
+
+/// Which runtime serves the app in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// This project's host, `shop-host up`.
+    ShopHost,
+    /// Real Spin, `spin up` (found by [`spin_bin`]).
+    Spin,
+}
+
+impl Runtime {
+    /// Whether this runtime can run here: shop-host always; Spin when a
+    /// binary is found.
+    pub fn available(self) -> bool {
+        match self {
+            Runtime::ShopHost => true,
+            Runtime::Spin => spin_bin().is_some(),
+        }
+    }
+}
+
+/// Real Spin: `SPIN_BIN`, then `spin` on `PATH`, then `../shared/tools/spin`
+/// beside the repository. `None` on a machine without Spin: the Spin half of
+/// the suites is then skipped (`cargo xtask test` says so once).
+pub fn spin_bin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SPIN_BIN").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "SPIN_BIN={} is not a file", path.display());
+        return Some(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("spin"))
+        .find(|p| p.is_file());
+    on_path.or_else(|| Some(root().join("../shared/tools/spin")).filter(|p| p.is_file()))
+}
+
+/// Runs each named test body, a `fn(Runtime)`, once on shop-host (in module
+/// `shop_host`) and once on real Spin (in module `spin`; it returns at once
+/// where no Spin is found).
+#[macro_export]
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod shop_host {
+            $( #[test] fn $name() { super::$name($crate::Runtime::ShopHost) } )*
+        }
+        mod spin {
+            $( #[test] fn $name() {
+                if $crate::Runtime::Spin.available() { super::$name($crate::Runtime::Spin) }
+            } )*
+        }
+    };
+}
+
+/// A free loopback port (free when asked; the runtime binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn host_bin() -> PathBuf {
@@ -64,6 +126,7 @@ impl Drop for TempDir {
 
 /// How to start a host.
 pub struct HostConfig {
+    runtime: Runtime,
     manifest: PathBuf,
     state_dir: Option<PathBuf>,
     variables: Vec<(String, String)>,
@@ -74,13 +137,34 @@ pub struct HostConfig {
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 impl HostConfig {
-    /// The repository's spin.toml.
+    /// The repository's spin.toml on shop-host.
     pub fn shop() -> HostConfig {
-        HostConfig::manifest(root().join("spin.toml")).variable("admin_token", ADMIN_TOKEN)
+        HostConfig::shop_on(Runtime::ShopHost)
+    }
+
+    /// The repository's spin.toml, unmodified, on `runtime`.
+    pub fn shop_on(runtime: Runtime) -> HostConfig {
+        HostConfig::manifest(root().join("spin.toml")).runtime(runtime).variable("admin_token", ADMIN_TOKEN)
     }
 
     pub fn manifest(path: impl Into<PathBuf>) -> HostConfig {
-        HostConfig { manifest: path.into(), state_dir: None, variables: Vec::new(), args: Vec::new() }
+        HostConfig {
+            runtime: Runtime::ShopHost,
+            manifest: path.into(),
+            state_dir: None,
+            variables: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn runtime(mut self, runtime: Runtime) -> HostConfig {
+        self.runtime = runtime;
+        self
+    }
+
+    /// The variable's value as set so far.
+    fn variable_set(&self, name: &str) -> Option<&str> {
+        self.variables.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn variable(mut self, name: &str, value: &str) -> HostConfig {
@@ -99,17 +183,30 @@ impl HostConfig {
         self
     }
 
-    fn command(&self, state: &Path) -> Command {
-        let mut cmd = Command::new(host_bin());
-        cmd.args(["up", "--from"])
-            .arg(&self.manifest)
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state)
-            .args(&self.args)
-            .env("SHOP_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+    fn command(&self, temp: &Path, state: &Path) -> Command {
+        let mut cmd = match self.runtime {
+            Runtime::ShopHost => {
+                let mut cmd = Command::new(host_bin());
+                cmd.args(["up", "--from"])
+                    .arg(&self.manifest)
+                    .args(["--listen", "127.0.0.1:0", "--state-dir"])
+                    .arg(state)
+                    .env("SHOP_LOG", "info");
+                cmd
+            }
+            Runtime::Spin => {
+                let spin = spin_bin().expect("Runtime::Spin needs a spin binary");
+                let mut cmd = Command::new(spin);
+                cmd.args(["up", "--from"])
+                    .arg(&self.manifest)
+                    .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--state-dir"])
+                    .arg(state)
+                    .arg("--runtime-config-file")
+                    .arg(spin_runtime_config(temp));
+                cmd
+            }
+        };
+        cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in &self.variables {
             cmd.arg("--variable").arg(format!("{k}={v}"));
         }
@@ -125,51 +222,69 @@ impl HostConfig {
     }
 
     /// Starts the host; `Err` carries what it printed if it did not come up.
-    pub fn try_start(self) -> Result<Host, String> {
+    pub fn try_start(mut self) -> Result<Host, String> {
         let temp = TempDir::new("host");
         let state = self.state_dir.clone().unwrap_or_else(|| temp.path().join("state"));
-        let mut child = self.command(&state).spawn().expect("cannot start shop-host");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
+        // Spin needs a real Redis for its Redis triggers; shop-host serves
+        // the manifest's default address with its embedded broker.
+        let redis = (self.runtime == Runtime::Spin && self.variable_set("redis_address").is_none()).then(|| {
+            let redis = RedisServer::start();
+            self.variables.push(("redis_address".into(), redis.url()));
+            redis
         });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut line = String::new();
+        let mut child = self.command(temp.path(), &state).spawn().expect("cannot start the runtime");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (serving, url) = std::sync::mpsc::channel();
+        // Both streams go to `logs`; whichever prints `Serving <url>` first
+        // (shop-host: stdout, Spin: stdout) says the runtime is up.
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [stdout, stderr] {
+            let (sink, serving) = (logs.clone(), serving.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(url) = line.trim().strip_prefix("Serving ") {
+                        let _ = serving.send(url.trim_end_matches('/').to_string());
+                    }
+                    let mut l = sink.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            line.clear();
-            let n = stdout.read_line(&mut line).unwrap_or(0);
-            if n == 0 || Instant::now() > deadline {
+            if let Ok(base) = url.recv_timeout(Duration::from_millis(100)) {
+                return Ok(Host { child, base, logs, state, _redis: redis, _temp: temp });
+            }
+            if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
                 let _ = child.kill();
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(100));
-                return Err(format!("shop-host did not start:\n{}", logs.lock().unwrap()));
-            }
-            if let Some(url) = line.trim().strip_prefix("Serving ") {
-                let base = url.to_string();
-                // Keep draining stdout so the host never blocks on it.
-                std::thread::spawn(move || {
-                    let mut sink = Vec::new();
-                    let _ = stdout.read_to_end(&mut sink);
-                });
-                return Ok(Host { child, base, logs, _temp: temp, state });
+                return Err(format!("{:?} did not start:\n{}", self.runtime, logs.lock().unwrap()));
             }
         }
     }
 }
 
-/// A running `shop-host`; stopped when dropped.
+/// Spin's runtime config for the shop's store labels: the repository's
+/// runtime-config.toml with every file under `dir`.
+fn spin_runtime_config(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("runtime-config.toml")).unwrap();
+    let text = text.replace("path = \".spin/", &format!("path = \"{}/", dir.display()));
+    let path = dir.join("runtime-config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running runtime; stopped when dropped.
 pub struct Host {
     child: Child,
     base: String,
     logs: Arc<Mutex<String>>,
     state: PathBuf,
+    /// The Redis the harness started for Spin.
+    _redis: Option<RedisServer>,
     _temp: TempDir,
 }
 
@@ -289,6 +404,17 @@ impl Drop for Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The repository's spin.toml with its component files (`source` and
+/// dependency `path`s under `target/`) made absolute, to be edited by a
+/// test and written elsewhere with [`write_manifest`].
+pub fn shop_manifest_text() -> String {
+    let root = root();
+    std::fs::read_to_string(root.join("spin.toml"))
+        .unwrap()
+        .replace("source = \"target/", &format!("source = \"{}/target/", root.display()))
+        .replace("path = \"target/", &format!("path = \"{}/target/", root.display()))
 }
 
 /// Writes a manifest into `dir` and returns its path; `{probe}` in the text
