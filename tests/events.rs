@@ -42,23 +42,37 @@ fn manifest(dir: &TempDir) -> std::path::PathBuf {
 struct Shop {
     host: Host,
     broker: Broker,
+    runtime: Runtime,
     _dir: TempDir,
 }
 
+/// The shop on shop-host, its events on `broker`.
 fn start(broker: Broker, variables: &[(&str, &str)]) -> Shop {
+    start_with(Runtime::ShopHost, broker, variables)
+}
+
+/// The shop on `rt`: shop-host on its embedded broker (the default), or
+/// real Spin on a real `redis-server`.
+fn start_on(rt: Runtime, variables: &[(&str, &str)]) -> Shop {
+    let broker = match rt {
+        Runtime::ShopHost => Broker::Embedded,
+        Runtime::Spin => Broker::Real(RedisServer::start()),
+    };
+    start_with(rt, broker, variables)
+}
+
+fn start_with(runtime: Runtime, broker: Broker, variables: &[(&str, &str)]) -> Shop {
     let dir = TempDir::new("events");
-    let mut config = HostConfig::manifest(manifest(&dir)).variable("admin_token", ADMIN_TOKEN);
+    let mut config = HostConfig::manifest(manifest(&dir)).runtime(runtime).variable("admin_token", ADMIN_TOKEN);
     if let Broker::Real(redis) = &broker {
         config = config.variable("redis_address", &redis.url());
     }
     for (name, value) in variables {
         config = config.variable(name, value);
     }
-    let shop = Shop { host: config.start(), broker, _dir: dir };
+    let shop = Shop { host: config.start(), broker, runtime, _dir: dir };
     if let Broker::Real(redis) = &shop.broker {
-        for channel in ["shop.order.placed", "shop.order.cancelled", "shop.fulfillment.shipped"] {
-            wait_subscribed(redis, channel);
-        }
+        wait_all_subscribed(redis, runtime);
     }
     shop
 }
@@ -155,9 +169,19 @@ impl Shop {
         .unwrap_or_else(|| panic!("no mail {subject:?} for {customer}: {:?}\n{}", self.mailbox(customer), self.host.logs()))
     }
 
-    /// How many deliveries of `channel` to `component` the host has logged.
+    /// How many deliveries of `channel` to `component` were logged:
+    /// shop-host logs each trigger run; on Spin, the consumer's own line
+    /// (`received <type> event …`, shop_shared::inbox) in its stderr log.
     fn deliveries(&self, channel: &str, component: &str) -> usize {
-        self.host.logs().matches(&format!("REDIS {channel} -> {component} ")).count()
+        match self.runtime {
+            Runtime::ShopHost => self.host.logs().matches(&format!("REDIS {channel} -> {component} ")).count(),
+            Runtime::Spin => {
+                let log = self.host.state_dir().join("logs").join(format!("{component}_stderr.txt"));
+                let kind = channel.strip_prefix("shop.").unwrap_or(channel);
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                text.matches(&format!("received {kind} event ")).count()
+            }
+        }
     }
 
     fn wait_deliveries(&self, channel: &str, component: &str, n: usize) {
@@ -244,9 +268,8 @@ fn placed_order_is_committed_shipped_and_mailed(shop: &Shop, publish: impl Fn(&s
     assert!(shop.dead_letters("pending").is_empty());
 }
 
-#[test]
-fn a_placed_order_is_committed_shipped_and_mailed_on_the_embedded_broker() {
-    let shop = start(Broker::Embedded, &[]);
+fn a_placed_order_is_committed_shipped_and_mailed(rt: Runtime) {
+    let shop = start_on(rt, &[]);
     placed_order_is_committed_shipped_and_mailed(&shop, |m| shop.publish("shop.order.placed", m));
 }
 
@@ -285,9 +308,8 @@ fn the_same_event_twice_is_applied_once(shop: &Shop) {
     assert!(shop.dead_letters("pending").is_empty());
 }
 
-#[test]
-fn the_same_event_delivered_three_times_is_applied_once_on_the_embedded_broker() {
-    the_same_event_twice_is_applied_once(&start(Broker::Embedded, &[]));
+fn the_same_event_delivered_three_times_is_applied_once(rt: Runtime) {
+    the_same_event_twice_is_applied_once(&start_on(rt, &[]));
 }
 
 #[test]
@@ -390,9 +412,8 @@ fn a_cancelled_order_cancels_a_shipment_not_yet_shipped_and_one_cancelled_early_
     assert_eq!(shop.level("EVT-CANCEL-1"), (5, 0), "nothing committed, everything released");
 }
 
-#[test]
-fn an_event_that_fails_becomes_a_dead_letter_and_is_replayed_once_the_fault_is_gone() {
-    let shop = start(Broker::Embedded, &[]);
+fn an_event_that_fails_becomes_a_dead_letter_and_is_replayed_once_the_fault_is_gone(rt: Runtime) {
+    let shop = start_on(rt, &[]);
     shop.stock("EVT-DEAD-1", 6);
     shop.create_order("ord_dead_1", "res-dead-1", "pay_ord_dead_1", "EVT-DEAD-1", 2, "dead@example.com");
     // The order names a reservation the inventory does not have (yet).
@@ -440,9 +461,8 @@ fn an_event_that_fails_becomes_a_dead_letter_and_is_replayed_once_the_fault_is_g
     assert!(replayed[0]["replayed_at"].is_string());
 }
 
-#[test]
-fn a_message_that_is_no_envelope_is_kept_as_a_dead_letter_by_each_consumer() {
-    let shop = start(Broker::Embedded, &[]);
+fn a_message_that_is_no_envelope_is_kept_as_a_dead_letter_by_each_consumer(rt: Runtime) {
+    let shop = start_on(rt, &[]);
     shop.publish("shop.order.placed", "hello");
     let letters = eventually(WAIT, || {
         let letters = shop.dead_letters("pending");
@@ -505,9 +525,8 @@ fn events_stored_while_redis_is_down_are_published_by_the_outbox_flush() {
     assert_eq!(r.json()["published"], 0, "{}", r.text);
 }
 
-#[test]
-fn admin_routes_need_the_token_and_name_what_is_wrong() {
-    let shop = start(Broker::Embedded, &[]);
+fn admin_routes_need_the_token_and_name_what_is_wrong(rt: Runtime) {
+    let shop = start_on(rt, &[]);
     for (method, path) in [
         ("GET", "/api/admin/dead-letters"),
         ("POST", "/api/admin/outbox/flush"),
@@ -705,16 +724,15 @@ fn a_customer_cancels_a_placed_order_and_every_service_follows(shop: &Shop) {
     assert!(shop.dead_letters("pending").is_empty(), "{:?}", shop.dead_letters("pending"));
 }
 
-#[test]
-fn a_customer_cancels_a_placed_order_and_every_service_follows_on_the_embedded_broker() {
-    a_customer_cancels_a_placed_order_and_every_service_follows(&start(Broker::Embedded, &[("fulfillment_auto_ship", "false")]));
+fn a_customer_cancels_a_placed_order_and_every_service_follows_on_either_runtime(rt: Runtime) {
+    a_customer_cancels_a_placed_order_and_every_service_follows(&start_on(rt, &[("fulfillment_auto_ship", "false")]));
 }
 
 #[test]
 fn a_customer_cancels_a_placed_order_and_every_service_follows_on_a_real_redis() {
     let shop = start(Broker::Real(RedisServer::start()), &[("fulfillment_auto_ship", "false")]);
     let Broker::Real(redis) = &shop.broker else { unreachable!() };
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     a_customer_cancels_a_placed_order_and_every_service_follows(&shop);
 }
 
@@ -760,16 +778,15 @@ fn a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured(shop: &Shop) {
     assert!(shop.dead_letters("pending").is_empty(), "{:?}", shop.dead_letters("pending"));
 }
 
-#[test]
-fn a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured_on_the_embedded_broker() {
-    a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured(&start(Broker::Embedded, &[]));
+fn a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured_on_either_runtime(rt: Runtime) {
+    a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured(&start_on(rt, &[]));
 }
 
 #[test]
 fn a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured_on_a_real_redis() {
     let shop = start(Broker::Real(RedisServer::start()), &[]);
     let Broker::Real(redis) = &shop.broker else { unreachable!() };
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured(&shop);
 }
 
@@ -905,10 +922,15 @@ fn consumes(component: &str, channel: &str) -> bool {
 
 /// Until every trigger of every channel is subscribed (one subscription per
 /// trigger), a message would miss a consumer.
-fn wait_all_subscribed(redis: &RedisServer) {
+fn wait_all_subscribed(redis: &RedisServer, runtime: Runtime) {
     let triggers = redis_triggers();
     for channel in ["shop.order.placed", "shop.fulfillment.shipped", "shop.payment.captured", "shop.order.cancelled"] {
-        let expected = triggers.iter().filter(|(ch, _)| ch == channel).count();
+        // Spin subscribes once per channel and fans each message out to the
+        // channel's components; shop-host subscribes once per trigger.
+        let expected = match runtime {
+            Runtime::ShopHost => triggers.iter().filter(|(ch, _)| ch == channel).count(),
+            Runtime::Spin => 1,
+        };
         let subscribed = eventually(Duration::from_secs(15), || {
             let reply = redis.command(&["PUBSUB", "NUMSUB", channel])?;
             let count: usize = reply.rsplit(':').next()?.trim().parse().ok()?;
@@ -1096,16 +1118,15 @@ fn a_checkout_goes_all_the_way(shop: &Shop) {
     );
 }
 
-#[test]
-fn a_checkout_is_shipped_captured_and_mailed_on_the_embedded_broker() {
-    a_checkout_goes_all_the_way(&start(Broker::Embedded, &[]));
+fn a_checkout_is_shipped_captured_and_mailed(rt: Runtime) {
+    a_checkout_goes_all_the_way(&start_on(rt, &[]));
 }
 
 #[test]
 fn a_checkout_is_shipped_captured_and_mailed_on_a_real_redis() {
     let shop = start(Broker::Real(RedisServer::start()), &[]);
     let Broker::Real(redis) = &shop.broker else { unreachable!() };
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     a_checkout_goes_all_the_way(&shop);
 }
 
@@ -1124,10 +1145,9 @@ fn fulfillment_shipped(event_id: &str, placed: &Placed, email: &str) -> String {
     .to_string()
 }
 
-#[test]
-fn a_shipment_reported_three_times_and_once_more_under_another_id_captures_once() {
+fn a_shipment_reported_three_times_and_once_more_under_another_id_captures_once(rt: Runtime) {
     // The warehouse holds shipments: only the events below ship.
-    let shop = start(Broker::Embedded, &[("fulfillment_auto_ship", "false")]);
+    let shop = start_on(rt, &[("fulfillment_auto_ship", "false")]);
     shop.stock(CHECKOUT_SKU, 10);
     let email = "twice-shipped@example.com";
     let placed = shop.place("twice-1", email, 1);
@@ -1178,9 +1198,8 @@ fn cancel_event(event_id: &str, placed: &Placed, email: &str) -> String {
     .to_string()
 }
 
-#[test]
-fn a_cancelled_order_voids_an_authorization_and_refunds_a_capture_once() {
-    let shop = start(Broker::Embedded, &[("fulfillment_auto_ship", "false")]);
+fn a_cancelled_order_voids_an_authorization_and_refunds_a_capture_once(rt: Runtime) {
+    let shop = start_on(rt, &[("fulfillment_auto_ship", "false")]);
     shop.stock(CHECKOUT_SKU, 10);
 
     // Cancelled before it shipped: the authorization is voided.
@@ -1227,7 +1246,7 @@ fn a_cancelled_order_voids_an_authorization_and_refunds_a_capture_once() {
 fn checkouts_while_redis_is_down_succeed_and_every_order_is_captured_exactly_once_afterwards() {
     let mut shop = start(Broker::Real(RedisServer::start()), &[]);
     let Broker::Real(redis) = &shop.broker else { unreachable!() };
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     shop.stock(CHECKOUT_SKU, 50);
     let email = |i: usize| format!("outage-{i}@example.com");
     let mut placed = Vec::new();
@@ -1249,7 +1268,7 @@ fn checkouts_while_redis_is_down_succeed_and_every_order_is_captured_exactly_onc
     // Back: the next checkout publishes what waited, oldest first, with its own.
     let Broker::Real(redis) = &mut shop.broker else { unreachable!() };
     redis.resume();
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     placed.push(shop.place("outage-2", &email(2), 1));
     assert_eq!(shop.outbox_of("checkout", "order.placed").0, 0, "the next checkout published everything");
     // (Before the next outage: a message Redis took is lost to a subscriber
@@ -1270,7 +1289,7 @@ fn checkouts_while_redis_is_down_succeed_and_every_order_is_captured_exactly_onc
     assert_eq!(r.json()["complete"], false, "{}", r.text);
     let Broker::Real(redis) = &mut shop.broker else { unreachable!() };
     redis.resume();
-    wait_all_subscribed(redis);
+    wait_all_subscribed(redis, shop.runtime);
     let r = shop.admin("POST", "/api/admin/outbox/flush");
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["complete"], true, "{}", r.text);
@@ -1296,3 +1315,16 @@ fn checkouts_while_redis_is_down_succeed_and_every_order_is_captured_exactly_onc
     let r = shop.admin("POST", "/api/admin/outbox/flush");
     assert_eq!((r.json()["published"].as_u64(), r.json()["pending"].as_u64()), (Some(0), Some(0)), "{}", r.text);
 }
+
+on_both_runtimes!(
+    admin_routes_need_the_token_and_name_what_is_wrong,
+    a_placed_order_is_committed_shipped_and_mailed,
+    the_same_event_delivered_three_times_is_applied_once,
+    an_event_that_fails_becomes_a_dead_letter_and_is_replayed_once_the_fault_is_gone,
+    a_message_that_is_no_envelope_is_kept_as_a_dead_letter_by_each_consumer,
+    a_customer_cancels_a_placed_order_and_every_service_follows_on_either_runtime,
+    a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured_on_either_runtime,
+    a_checkout_is_shipped_captured_and_mailed,
+    a_shipment_reported_three_times_and_once_more_under_another_id_captures_once,
+    a_cancelled_order_voids_an_authorization_and_refunds_a_capture_once,
+);

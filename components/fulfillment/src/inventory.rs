@@ -79,15 +79,17 @@ pub fn reserve(id: &str, lines: &[EventLine]) -> Result<Reserve, String> {
     }
 }
 
+/// The error as the inventory's HTTP API names it (`reservation_not_found:
+/// …`), so a dead letter reads the same whichever way it was reached.
 fn describe(error: &E) -> String {
     match error {
-        E::Invalid(m) => format!("invalid: {m}"),
-        E::UnknownSku(skus) => format!("unknown skus {}", skus.join(", ")),
-        E::InsufficientStock(_) => "insufficient stock".into(),
-        E::NotFound(m) => format!("not found: {m}"),
-        E::Conflict(m) => format!("conflict: {m}"),
-        E::Expired(m) => format!("expired: {m}"),
-        E::InvalidState(m) => format!("invalid state: {m}"),
-        E::Unavailable(m) => format!("unavailable: {m}"),
+        E::Invalid(m) => format!("invalid_request: {m}"),
+        E::UnknownSku(skus) => format!("unknown_sku: {}", skus.join(", ")),
+        E::InsufficientStock(_) => "insufficient_stock".into(),
+        E::NotFound(m) => format!("reservation_not_found: {m}"),
+        E::Conflict(m) => format!("reservation_conflict: {m}"),
+        E::Expired(m) => format!("reservation_expired: {m}"),
+        E::InvalidState(m) => format!("invalid_state: {m}"),
+        E::Unavailable(m) => format!("inventory_unavailable: {m}"),
     }
 }

@@ -115,7 +115,18 @@ pub async fn receive(
     handler: impl AsyncFnOnce(&Connection, &Envelope) -> Result<(), String>,
 ) -> Result<Applied, Failed> {
     match Envelope::parse(payload) {
-        Ok(envelope) => apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await,
+        Ok(envelope) => {
+            let outcome = apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await;
+            // One line per delivery, on every runtime (Spin logs nothing of
+            // its own per message): what an operator greps for.
+            let what = match &outcome {
+                Ok(Applied::Applied) => "applied",
+                Ok(Applied::Duplicate) => "a duplicate, changes nothing",
+                Err(_) => "failed",
+            };
+            eprintln!("received {} event {}: {what}", envelope.kind, envelope.id);
+            outcome
+        }
         Err(error) => {
             let event_id = format!("unreadable_{}", &crate::sha256_hex(payload)[..32]);
             let message = String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)]).into_owned();
