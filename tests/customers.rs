@@ -17,9 +17,8 @@ fn create(h: &Host, name: &str, email: &str) -> Reply {
     h.post("/api/customers", &json!({ "name": name, "email": email }))
 }
 
-#[test]
-fn a_customer_is_created_and_read_back() {
-    let h = HostConfig::shop().start();
+fn a_customer_is_created_and_read_back(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let r = create(&h, "  Ada Lovelace ", " Ada@Example.com ");
     assert_eq!(r.status, 201, "{}", r.text);
     let created = r.json();
@@ -36,9 +35,8 @@ fn a_customer_is_created_and_read_back() {
     assert_eq!(r.json(), created);
 }
 
-#[test]
-fn an_email_is_taken_whatever_its_letter_case() {
-    let h = HostConfig::shop().start();
+fn an_email_is_taken_whatever_its_letter_case(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     assert_eq!(create(&h, "Ada", "ada@example.com").status, 201);
     let r = create(&h, "Other Ada", "ADA@EXAMPLE.COM");
     assert_eq!(r.status, 409, "{}", r.text);
@@ -46,9 +44,8 @@ fn an_email_is_taken_whatever_its_letter_case() {
     assert_eq!(create(&h, "Bob", "bob@example.com").status, 201, "other emails are free");
 }
 
-#[test]
-fn racing_creates_with_one_email_give_one_customer() {
-    let h = HostConfig::shop().start();
+fn racing_creates_with_one_email_give_one_customer(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
@@ -63,9 +60,8 @@ fn racing_creates_with_one_email_give_one_customer() {
     assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 7, "{statuses:?}");
 }
 
-#[test]
-fn addresses_are_validated_saved_and_listed_in_order() {
-    let h = HostConfig::shop().start();
+fn addresses_are_validated_saved_and_listed_in_order(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let id = create(&h, "Ada", "ada@example.org").json()["id"].as_str().unwrap().to_string();
 
     let mut first = address(" de ");
@@ -92,9 +88,8 @@ fn addresses_are_validated_saved_and_listed_in_order() {
     assert_eq!(listed.json()["addresses"], customer["addresses"]);
 }
 
-#[test]
-fn a_bad_address_names_its_field_and_saves_nothing() {
-    let h = HostConfig::shop().start();
+fn a_bad_address_names_its_field_and_saves_nothing(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let id = create(&h, "Ada", "ada@example.net").json()["id"].as_str().unwrap().to_string();
     let path = format!("/api/customers/{id}/addresses");
     for (field, value) in [
@@ -121,9 +116,8 @@ fn a_bad_address_names_its_field_and_saves_nothing() {
     assert_eq!(h.get(&path).json()["addresses"], json!([]), "bad input changed nothing");
 }
 
-#[test]
-fn unknown_customers_are_not_found() {
-    let h = HostConfig::shop().start();
+fn unknown_customers_are_not_found(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let ghost = "cus_0123456789abcdef0123456789abcdef";
     for r in [
         h.get(&format!("/api/customers/{ghost}")),
@@ -137,9 +131,8 @@ fn unknown_customers_are_not_found() {
     }
 }
 
-#[test]
-fn a_customer_holds_at_most_twenty_addresses() {
-    let h = HostConfig::shop().start();
+fn a_customer_holds_at_most_twenty_addresses(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let id = create(&h, "Ada", "many@example.com").json()["id"].as_str().unwrap().to_string();
     let path = format!("/api/customers/{id}/addresses");
     for _ in 0..20 {
@@ -151,9 +144,8 @@ fn a_customer_holds_at_most_twenty_addresses() {
     assert_eq!(h.get(&path).json()["addresses"].as_array().unwrap().len(), 20);
 }
 
-#[test]
-fn bad_names_and_emails_are_refused() {
-    let h = HostConfig::shop().start();
+fn bad_names_and_emails_are_refused(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     for (body, code) in [
         (json!({ "name": "Ada", "email": "not-an-email" }), "invalid_email"),
         (json!({ "name": "Ada", "email": "ada@localhost" }), "invalid_email"),
@@ -171,9 +163,8 @@ fn bad_names_and_emails_are_refused() {
     assert_eq!(create(&h, "Ada", "ada@example.com").status, 201, "nothing above took the email");
 }
 
-#[test]
-fn bad_bodies_and_routes_get_clear_4xx() {
-    let h = HostConfig::shop().start();
+fn bad_bodies_and_routes_get_clear_4xx(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let json_header = [("content-type", "application/json")];
     let r = h.request("POST", "/api/customers", &json_header, Some(b"{\"name\": "));
     assert_eq!(r.status, 400);
@@ -209,3 +200,15 @@ fn customers_survive_a_restart() {
     assert_eq!(customer["addresses"][0]["country"], "AT");
     assert_eq!(create(&h, "Ada again", "ADA@example.com").status, 409);
 }
+
+on_both_runtimes!(
+    a_customer_is_created_and_read_back,
+    an_email_is_taken_whatever_its_letter_case,
+    racing_creates_with_one_email_give_one_customer,
+    addresses_are_validated_saved_and_listed_in_order,
+    a_bad_address_names_its_field_and_saves_nothing,
+    unknown_customers_are_not_found,
+    a_customer_holds_at_most_twenty_addresses,
+    bad_names_and_emails_are_refused,
+    bad_bodies_and_routes_get_clear_4xx,
+);

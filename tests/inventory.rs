@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use shop_tests::*;
 
-fn shop() -> Host {
-    HostConfig::shop().start()
+fn shop_on(rt: Runtime) -> Host {
+    HostConfig::shop_on(rt).start()
 }
 
 fn admin_put(h: &Host, sku: &str, body: &Value) -> Reply {
@@ -45,9 +45,8 @@ fn reserve(h: &Host, body: Value) -> Reply {
     h.post("/api/inventory/reservations", &body)
 }
 
-#[test]
-fn every_catalog_product_is_stocked_from_the_data_file() {
-    let h = shop();
+fn every_catalog_product_is_stocked_from_the_data_file(rt: Runtime) {
+    let h = shop_on(rt);
     let seed: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("components/inventory/stock.json")).unwrap())
             .unwrap();
@@ -68,9 +67,8 @@ fn every_catalog_product_is_stocked_from_the_data_file() {
     assert_eq!(r.json()["error"]["skus"], json!(["NOPE-404"]));
 }
 
-#[test]
-fn reserve_then_commit_takes_the_stock_out_of_the_warehouse() {
-    let h = shop();
+fn reserve_then_commit_takes_the_stock_out_of_the_warehouse(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "LIFE-001", 10);
     let r = reserve(&h, json!({ "id": "order-1", "lines": [{ "sku": "LIFE-001", "quantity": 3 }] }));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -103,9 +101,8 @@ fn reserve_then_commit_takes_the_stock_out_of_the_warehouse() {
     assert_eq!(counts(&h, "LIFE-001"), (7, 0, 7));
 }
 
-#[test]
-fn release_gives_the_stock_back() {
-    let h = shop();
+fn release_gives_the_stock_back(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "LIFE-002", 5);
     let r = reserve(&h, json!({ "lines": [{ "sku": "LIFE-002", "quantity": 5 }] }));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -138,9 +135,8 @@ fn release_gives_the_stock_back() {
     assert_eq!(r.error_code(), "reservation_not_found");
 }
 
-#[test]
-fn a_refusal_names_every_short_sku_and_reserves_nothing() {
-    let h = shop();
+fn a_refusal_names_every_short_sku_and_reserves_nothing(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "SHORT-A", 1);
     stock(&h, "SHORT-B", 0);
     stock(&h, "PLENTY-C", 50);
@@ -181,9 +177,8 @@ fn a_refusal_names_every_short_sku_and_reserves_nothing() {
     assert_eq!(counts(&h, "PLENTY-C"), (50, 0, 50));
 }
 
-#[test]
-fn reserving_again_with_the_same_id_returns_the_same_reservation() {
-    let h = shop();
+fn reserving_again_with_the_same_id_returns_the_same_reservation(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "IDEM-A", 10);
     stock(&h, "IDEM-B", 10);
     let body = json!({ "id": "checkout-7", "ttl_seconds": 600, "lines": [
@@ -229,9 +224,8 @@ fn reserving_again_with_the_same_id_returns_the_same_reservation() {
     assert_eq!(counts(&h, "IDEM-B"), (10, 5, 5));
 }
 
-#[test]
-fn an_expired_reservation_stops_holding_by_itself() {
-    let h = shop();
+fn an_expired_reservation_stops_holding_by_itself(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "TTL-001", 2);
     let r = reserve(&h, json!({ "id": "short-lived", "ttl_seconds": 1, "lines": [{ "sku": "TTL-001", "quantity": 2 }] }));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -254,9 +248,8 @@ fn an_expired_reservation_stops_holding_by_itself() {
     assert_eq!(counts(&h, "TTL-001"), (2, 2, 0));
 }
 
-#[test]
-fn admin_sets_stock_with_the_token_only() {
-    let h = shop();
+fn admin_sets_stock_with_the_token_only(rt: Runtime) {
+    let h = shop_on(rt);
     let body = json!({ "on_hand": 7 }).to_string();
     for auth in [None, Some("Bearer wrong-token"), Some("Basic abc")] {
         let mut headers = vec![("content-type", "application/json")];
@@ -287,9 +280,8 @@ fn admin_sets_stock_with_the_token_only() {
     assert_eq!(counts(&h, "COF-001"), before, "refused changes changed nothing");
 }
 
-#[test]
-fn an_admin_count_below_the_holds_leaves_nothing_available() {
-    let h = shop();
+fn an_admin_count_below_the_holds_leaves_nothing_available(rt: Runtime) {
+    let h = shop_on(rt);
     stock(&h, "RECOUNT-1", 5);
     let r = reserve(&h, json!({ "id": "held-4", "lines": [{ "sku": "RECOUNT-1", "quantity": 4 }] }));
     assert_eq!(r.status, 201, "{}", r.text);
@@ -300,9 +292,8 @@ fn an_admin_count_below_the_holds_leaves_nothing_available() {
     assert_eq!(counts(&h, "RECOUNT-1"), (0, 0, 0), "on hand never goes negative");
 }
 
-#[test]
-fn bad_input_gets_a_clear_4xx() {
-    let h = shop();
+fn bad_input_gets_a_clear_4xx(rt: Runtime) {
+    let h = shop_on(rt);
     let post = |body: &[u8]| {
         h.request("POST", "/api/inventory/reservations", &[("content-type", "application/json")], Some(body))
     };
@@ -412,9 +403,8 @@ fn race(h: &Host, sku: &str, n: usize, ttl_seconds: u32, on_hand: u64) -> (usize
     (succeeded, refused.len(), elapsed)
 }
 
-#[test]
-fn concurrent_checkouts_never_oversell() {
-    let h = shop();
+fn concurrent_checkouts_never_oversell(rt: Runtime) {
+    let h = shop_on(rt);
     const RACERS: usize = 120;
     stock(&h, "RACE-001", 10);
 
@@ -442,3 +432,16 @@ fn concurrent_checkouts_never_oversell() {
     assert_eq!((won, lost), (10, RACERS - 10));
     assert_eq!(counts(&h, "RACE-001"), (10, 10, 0));
 }
+
+on_both_runtimes!(
+    every_catalog_product_is_stocked_from_the_data_file,
+    reserve_then_commit_takes_the_stock_out_of_the_warehouse,
+    release_gives_the_stock_back,
+    a_refusal_names_every_short_sku_and_reserves_nothing,
+    reserving_again_with_the_same_id_returns_the_same_reservation,
+    an_expired_reservation_stops_holding_by_itself,
+    admin_sets_stock_with_the_token_only,
+    an_admin_count_below_the_holds_leaves_nothing_available,
+    bad_input_gets_a_clear_4xx,
+    concurrent_checkouts_never_oversell,
+);

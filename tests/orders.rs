@@ -7,8 +7,8 @@
 
 use shop_tests::*;
 
-fn shop() -> Host {
-    HostConfig::shop().start()
+fn shop_on(rt: Runtime) -> Host {
+    HostConfig::shop_on(rt).start()
 }
 
 fn bearer() -> String {
@@ -67,9 +67,8 @@ fn statuses(order: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn an_admin_creates_an_order_and_anyone_reads_it_with_its_history() {
-    let h = shop();
+fn an_admin_creates_an_order_and_anyone_reads_it_with_its_history(rt: Runtime) {
+    let h = shop_on(rt);
     let r = admin(&h, "/api/orders", &new_order(" Erika@Example.com "));
     assert_eq!(r.status, 201, "{}", r.text);
     let created = r.json();
@@ -95,9 +94,8 @@ fn an_admin_creates_an_order_and_anyone_reads_it_with_its_history() {
     assert_eq!(r.error_code(), "order_not_found");
 }
 
-#[test]
-fn creating_the_same_id_again_returns_the_order_and_other_content_conflicts() {
-    let h = shop();
+fn creating_the_same_id_again_returns_the_order_and_other_content_conflicts(rt: Runtime) {
+    let h = shop_on(rt);
     let mut body = new_order("erika@example.com");
     body["id"] = json!("ord_from-checkout-1");
     let first = admin(&h, "/api/orders", &body);
@@ -120,9 +118,8 @@ fn creating_the_same_id_again_returns_the_order_and_other_content_conflicts() {
     assert_eq!(statuses(&stored), ["placed", "shipped"]);
 }
 
-#[test]
-fn a_customers_history_is_newest_first_in_pages() {
-    let h = shop();
+fn a_customers_history_is_newest_first_in_pages(rt: Runtime) {
+    let h = shop_on(rt);
     let mut ids = Vec::new();
     for _ in 0..5 {
         let mut body = new_order("registered@example.com");
@@ -167,9 +164,8 @@ fn a_customers_history_is_newest_first_in_pages() {
     }
 }
 
-#[test]
-fn a_customer_cancels_a_placed_order_once_with_a_reason() {
-    let h = shop();
+fn a_customer_cancels_a_placed_order_once_with_a_reason(rt: Runtime) {
+    let h = shop_on(rt);
     let id = create(&h, &new_order("erika@example.com"));
     let r = h.post(&format!("/api/orders/{id}/cancel"), &json!({ "reason": " changed my mind " }));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -189,9 +185,8 @@ fn a_customer_cancels_a_placed_order_once_with_a_reason() {
     assert_eq!(r.error_code(), "order_not_found");
 }
 
-#[test]
-fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing() {
-    let h = shop();
+fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing(rt: Runtime) {
+    let h = shop_on(rt);
     let id = create(&h, &new_order("erika@example.com"));
     let order = |h: &Host| h.get(&format!("/api/orders/{id}")).json();
 
@@ -248,9 +243,8 @@ fn statuses_follow_the_state_machine_and_illegal_moves_change_nothing() {
     assert_eq!(r.error_code(), "order_not_found");
 }
 
-#[test]
-fn concurrent_transitions_apply_once() {
-    let h = shop();
+fn concurrent_transitions_apply_once(rt: Runtime) {
+    let h = shop_on(rt);
     let id = create(&h, &new_order("erika@example.com"));
 
     // Shipping and cancelling a placed order race: exactly one wins, the
@@ -283,9 +277,8 @@ fn concurrent_transitions_apply_once() {
     }
 }
 
-#[test]
-fn bad_input_gets_a_clear_4xx() {
-    let h = shop();
+fn bad_input_gets_a_clear_4xx(rt: Runtime) {
+    let h = shop_on(rt);
     let post_raw = |path: &str, headers: &[(&str, &str)], body: &[u8]| h.request("POST", path, headers, Some(body));
     let bearer = bearer();
     let with_token = [("content-type", "application/json"), ("authorization", bearer.as_str())];
@@ -355,3 +348,13 @@ fn bad_input_gets_a_clear_4xx() {
     // Nothing was created by any of it.
     assert_eq!(h.get("/api/orders?customer=erika@example.com").json()["total"], 0);
 }
+
+on_both_runtimes!(
+    an_admin_creates_an_order_and_anyone_reads_it_with_its_history,
+    creating_the_same_id_again_returns_the_order_and_other_content_conflicts,
+    a_customers_history_is_newest_first_in_pages,
+    a_customer_cancels_a_placed_order_once_with_a_reason,
+    statuses_follow_the_state_machine_and_illegal_moves_change_nothing,
+    concurrent_transitions_apply_once,
+    bad_input_gets_a_clear_4xx,
+);

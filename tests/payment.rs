@@ -14,7 +14,11 @@ const MASTERCARD: &str = "5555555555554444";
 const AMEX: &str = "378282246310005";
 
 fn shop() -> Host {
-    HostConfig::shop().start()
+    shop_on(Runtime::ShopHost)
+}
+
+fn shop_on(rt: Runtime) -> Host {
+    HostConfig::shop_on(rt).start()
 }
 
 /// A key no other request in this run uses.
@@ -56,9 +60,8 @@ fn eur(amount: i64) -> Value {
     json!({ "amount": { "amount": amount, "currency": "EUR" } })
 }
 
-#[test]
-fn a_good_card_is_authorized_and_only_its_last_four_digits_are_shown() {
-    let h = shop();
+fn a_good_card_is_authorized_and_only_its_last_four_digits_are_shown(rt: Runtime) {
+    let h = shop_on(rt);
     let r = authorize(&h, &fresh_key(), &authorization(APPROVES, 2599));
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.header("idempotent-replayed").is_none());
@@ -90,9 +93,8 @@ fn a_good_card_is_authorized_and_only_its_last_four_digits_are_shown() {
     assert_eq!(r.error_code(), "payment_not_found");
 }
 
-#[test]
-fn the_test_cards_decline_report_insufficient_funds_and_fail() {
-    let h = shop();
+fn the_test_cards_decline_report_insufficient_funds_and_fail(rt: Runtime) {
+    let h = shop_on(rt);
     let cases = [
         (DECLINES, 402, "card_declined"),
         (INSUFFICIENT_FUNDS, 402, "insufficient_funds"),
@@ -106,9 +108,8 @@ fn the_test_cards_decline_report_insufficient_funds_and_fail() {
     }
 }
 
-#[test]
-fn invalid_cards_and_requests_get_a_clear_4xx() {
-    let h = shop();
+fn invalid_cards_and_requests_get_a_clear_4xx(rt: Runtime) {
+    let h = shop_on(rt);
     let with_card = |card: Value| json!({ "amount": { "amount": 100, "currency": "EUR" }, "card": card });
     let cases = [
         (with_card(json!({ "number": "4242424242424241", "exp_month": 12, "exp_year": 2039, "cvc": "123" })), 422, "invalid_card"),
@@ -159,9 +160,8 @@ fn invalid_cards_and_requests_get_a_clear_4xx() {
     r.error_code();
 }
 
-#[test]
-fn capture_then_refund_in_parts_never_above_what_was_captured() {
-    let h = shop();
+fn capture_then_refund_in_parts_never_above_what_was_captured(rt: Runtime) {
+    let h = shop_on(rt);
     let id = authorized(&h, 1000);
     let capture = format!("/api/payments/authorizations/{id}/capture");
     let refunds = format!("/api/payments/{id}/refunds");
@@ -238,9 +238,8 @@ fn capture_then_refund_in_parts_never_above_what_was_captured() {
     assert_eq!(r.error_code(), "idempotency_key_required");
 }
 
-#[test]
-fn a_void_releases_an_authorization_that_then_cannot_be_captured() {
-    let h = shop();
+fn a_void_releases_an_authorization_that_then_cannot_be_captured(rt: Runtime) {
+    let h = shop_on(rt);
     let id = authorized(&h, 500);
     let void = format!("/api/payments/authorizations/{id}/void");
     let r = post_with_key(&h, &void, &fresh_key(), None);
@@ -259,9 +258,8 @@ fn a_void_releases_an_authorization_that_then_cannot_be_captured() {
     assert_eq!(h.get(&format!("/api/payments/{id}")).json()["status"], "voided");
 }
 
-#[test]
-fn the_same_key_returns_the_first_result_and_never_charges_twice() {
-    let h = shop();
+fn the_same_key_returns_the_first_result_and_never_charges_twice(rt: Runtime) {
+    let h = shop_on(rt);
     let key = fresh_key();
     let body = authorization(APPROVES, 4200);
     let first = authorize(&h, &key, &body);
@@ -310,9 +308,8 @@ fn the_same_key_returns_the_first_result_and_never_charges_twice() {
     assert_eq!(payment["refunds"].as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn a_payment_is_found_by_the_key_of_the_operation_that_made_or_changed_it() {
-    let h = shop();
+fn a_payment_is_found_by_the_key_of_the_operation_that_made_or_changed_it(rt: Runtime) {
+    let h = shop_on(rt);
     let find = |key: &str| h.get(&format!("/api/payments?idempotency_key={key}"));
     let key = fresh_key();
     let r = authorize(&h, &key, &authorization(APPROVES, 1200));
@@ -342,9 +339,8 @@ fn a_payment_is_found_by_the_key_of_the_operation_that_made_or_changed_it() {
     assert_eq!((r.status, r.error_code().as_str()), (400, "idempotency_key_required"), "{}", r.text);
 }
 
-#[test]
-fn racing_identical_requests_make_one_authorization() {
-    let h = shop();
+fn racing_identical_requests_make_one_authorization(rt: Runtime) {
+    let h = shop_on(rt);
     const RACERS: usize = 24;
     let key = fresh_key();
     let body = authorization(APPROVES, 999);
@@ -469,3 +465,14 @@ fn no_full_card_number_reaches_the_store_or_the_logs() {
         assert!(!logs.contains(body.as_str()), "a request body is in the logs");
     }
 }
+
+on_both_runtimes!(
+    a_good_card_is_authorized_and_only_its_last_four_digits_are_shown,
+    the_test_cards_decline_report_insufficient_funds_and_fail,
+    invalid_cards_and_requests_get_a_clear_4xx,
+    capture_then_refund_in_parts_never_above_what_was_captured,
+    a_void_releases_an_authorization_that_then_cannot_be_captured,
+    the_same_key_returns_the_first_result_and_never_charges_twice,
+    a_payment_is_found_by_the_key_of_the_operation_that_made_or_changed_it,
+    racing_identical_requests_make_one_authorization,
+);

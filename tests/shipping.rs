@@ -26,9 +26,8 @@ fn row(table: &Value, zone: &str, speed: &str) -> Value {
         .clone()
 }
 
-#[test]
-fn a_quote_prices_the_total_weight_by_zone_and_speed() {
-    let h = HostConfig::shop().start();
+fn a_quote_prices_the_total_weight_by_zone_and_speed(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let table = table();
     let items = json!([{ "weight_grams": 400, "quantity": 2 }, { "weight_grams": 150, "quantity": 1 }]);
     for (country, zone) in [("DE", "domestic"), ("fr", "eu"), ("FI", "eu"), ("CH", "world"), ("US", "world")] {
@@ -51,9 +50,8 @@ fn a_quote_prices_the_total_weight_by_zone_and_speed() {
     }
 }
 
-#[test]
-fn express_costs_more_and_arrives_sooner_than_standard() {
-    let h = HostConfig::shop().start();
+fn express_costs_more_and_arrives_sooner_than_standard(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let items = json!([{ "weight_grams": 2500, "quantity": 1 }]);
     let standard = quote(&h, items.clone(), "IT", "standard").json();
     let express = quote(&h, items, "IT", "express").json();
@@ -61,9 +59,8 @@ fn express_costs_more_and_arrives_sooner_than_standard() {
     assert!(express["estimated_days"]["max"].as_u64() <= standard["estimated_days"]["max"].as_u64());
 }
 
-#[test]
-fn a_bracket_includes_its_upper_limit() {
-    let h = HostConfig::shop().start();
+fn a_bracket_includes_its_upper_limit(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let table = table();
     let brackets = table["brackets_max_grams"].as_array().unwrap().clone();
     let costs = row(&table, "domestic", "standard")["costs"].as_array().unwrap().clone();
@@ -78,9 +75,8 @@ fn a_bracket_includes_its_upper_limit() {
     }
 }
 
-#[test]
-fn a_whole_address_is_a_destination_too() {
-    let h = HostConfig::shop().start();
+fn a_whole_address_is_a_destination_too(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let address = json!({ "name": "Ada", "line1": "Rue 1", "city": "Paris", "postal_code": "75001", "country": "FR" });
     let body = json!({ "items": [{ "weight_grams": 100, "quantity": 1 }], "destination": address, "speed": "standard" });
     let r = h.post("/api/shipping/quote", &body);
@@ -94,9 +90,8 @@ fn a_whole_address_is_a_destination_too() {
     assert_eq!(r.json()["error"]["field"], "city");
 }
 
-#[test]
-fn too_heavy_a_shipment_is_refused() {
-    let h = HostConfig::shop().start();
+fn too_heavy_a_shipment_is_refused(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let r = quote(&h, json!([{ "weight_grams": 31_500, "quantity": 1 }]), "DE", "standard");
     assert_eq!(r.status, 200, "the heaviest bracket's limit still ships: {}", r.text);
     let r = quote(&h, json!([{ "weight_grams": 10_501, "quantity": 3 }]), "DE", "standard");
@@ -109,9 +104,8 @@ fn too_heavy_a_shipment_is_refused() {
     assert_eq!(r.error_code(), "too_heavy");
 }
 
-#[test]
-fn unknown_countries_are_refused() {
-    let h = HostConfig::shop().start();
+fn unknown_countries_are_refused(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let items = json!([{ "weight_grams": 100, "quantity": 1 }]);
     for country in ["XX", "EU", "UK", "zz"] {
         let r = quote(&h, items.clone(), country, "standard");
@@ -125,9 +119,8 @@ fn unknown_countries_are_refused() {
     }
 }
 
-#[test]
-fn bad_items_and_speeds_get_clear_codes() {
-    let h = HostConfig::shop().start();
+fn bad_items_and_speeds_get_clear_codes(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let one = json!([{ "weight_grams": 100, "quantity": 1 }]);
     for (items, code) in [
         (json!([]), "no_items"),
@@ -160,9 +153,8 @@ fn bad_items_and_speeds_get_clear_codes() {
     assert_eq!(r.json()["error"]["field"], "destination");
 }
 
-#[test]
-fn bad_bodies_and_routes_get_clear_4xx() {
-    let h = HostConfig::shop().start();
+fn bad_bodies_and_routes_get_clear_4xx(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let json_header = [("content-type", "application/json")];
     let r = h.request("POST", "/api/shipping/quote", &json_header, Some(b"{\"items\": [}"));
     assert_eq!(r.status, 400);
@@ -181,3 +173,14 @@ fn bad_bodies_and_routes_get_clear_4xx() {
         assert_eq!(r.error_code(), "not_found");
     }
 }
+
+on_both_runtimes!(
+    a_quote_prices_the_total_weight_by_zone_and_speed,
+    express_costs_more_and_arrives_sooner_than_standard,
+    a_bracket_includes_its_upper_limit,
+    a_whole_address_is_a_destination_too,
+    too_heavy_a_shipment_is_refused,
+    unknown_countries_are_refused,
+    bad_items_and_speeds_get_clear_codes,
+    bad_bodies_and_routes_get_clear_4xx,
+);

@@ -28,9 +28,8 @@ fn flat_tax_manifest(dir: &std::path::Path) -> std::path::PathBuf {
     write_manifest(dir, &text)
 }
 
-#[test]
-fn eu_destinations_pay_their_standard_vat_on_goods_and_shipping() {
-    let h = HostConfig::shop().start();
+fn eu_destinations_pay_their_standard_vat_on_goods_and_shipping(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let r = quote(&h, "DE", 10_000, 499);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
@@ -55,9 +54,8 @@ fn eu_destinations_pay_their_standard_vat_on_goods_and_shipping() {
     }
 }
 
-#[test]
-fn each_amount_is_rounded_half_away_from_zero_on_its_own() {
-    let h = HostConfig::shop().start();
+fn each_amount_is_rounded_half_away_from_zero_on_its_own(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     // Finland, 25.5 %: 19.99 € → 5.097 45 € → 5.10 €; 4.90 € → 1.2495 € → 1.25 €.
     let body = quote(&h, "FI", 1999, 490).json();
     assert_eq!((&body["goods_tax"], &body["shipping_tax"], &body["total_tax"]), (&eur(510), &eur(125), &eur(635)));
@@ -71,9 +69,8 @@ fn each_amount_is_rounded_half_away_from_zero_on_its_own() {
     assert_eq!(body["goods_tax"], eur(1_752_440_687_002_407_403), "large amounts are exact");
 }
 
-#[test]
-fn export_outside_the_eu_is_zero_rated() {
-    let h = HostConfig::shop().start();
+fn export_outside_the_eu_is_zero_rated(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     for country in ["CH", "GB", "NO", "US", "JP"] {
         let r = quote(&h, country, 12_345, 999);
         assert_eq!(r.status, 200, "{country}: {}", r.text);
@@ -84,18 +81,16 @@ fn export_outside_the_eu_is_zero_rated() {
     }
 }
 
-#[test]
-fn a_whole_address_is_a_destination_too() {
-    let h = HostConfig::shop().start();
+fn a_whole_address_is_a_destination_too(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let address = json!({ "name": "Aino", "line1": "Mannerheimintie 1", "city": "Helsinki", "postal_code": "00100", "country": "FI" });
     let r = h.post("/api/tax/quote", &json!({ "destination": address, "goods": eur(1000), "shipping": eur(0) }));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["goods_tax"], eur(255));
 }
 
-#[test]
-fn bad_quotes_get_clear_codes() {
-    let h = HostConfig::shop().start();
+fn bad_quotes_get_clear_codes(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let destination = json!({ "country": "DE" });
     for (body, status, code) in [
         (json!({ "destination": { "country": "XX" }, "goods": eur(1), "shipping": eur(1) }), 422, "unknown_country"),
@@ -114,9 +109,8 @@ fn bad_quotes_get_clear_codes() {
     }
 }
 
-#[test]
-fn bad_bodies_and_routes_get_clear_4xx() {
-    let h = HostConfig::shop().start();
+fn bad_bodies_and_routes_get_clear_4xx(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
     let json_header = [("content-type", "application/json")];
     let r = h.request("POST", "/api/tax/quote", &json_header, Some(b"not json"));
     assert_eq!(r.status, 400);
@@ -189,3 +183,12 @@ fn a_misconfigured_flat_rate_is_a_clear_503() {
         assert!(r.json()["error"]["message"].as_str().unwrap().contains("flat_rate_basis_points"), "{}", r.text);
     }
 }
+
+on_both_runtimes!(
+    eu_destinations_pay_their_standard_vat_on_goods_and_shipping,
+    each_amount_is_rounded_half_away_from_zero_on_its_own,
+    export_outside_the_eu_is_zero_rated,
+    a_whole_address_is_a_destination_too,
+    bad_quotes_get_clear_codes,
+    bad_bodies_and_routes_get_clear_4xx,
+);
