@@ -496,6 +496,55 @@ impl Drop for RedisServer {
     }
 }
 
+/// A real OCI registry (Debian's `docker-registry`) on a free loopback
+/// port, storing into a temporary directory, stopped when dropped.
+pub struct OciRegistry {
+    child: Child,
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl OciRegistry {
+    pub fn start() -> OciRegistry {
+        let dir = TempDir::new("registry");
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is needed: `cargo xtask test` installs it, or `apt-get install docker-registry`");
+        let up = eventually(Duration::from_secs(15), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+        assert!(up.is_some(), "docker-registry did not start on port {port}");
+        OciRegistry { child, port, _dir: dir }
+    }
+
+    /// `127.0.0.1:<port>/<name>`.
+    pub fn reference(&self, name: &str) -> String {
+        format!("127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Retries `check` until it returns `Some` or `timeout` passes.
 pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

@@ -153,30 +153,63 @@ fn up(extra: &[String]) -> Result {
     run(&mut cmd)
 }
 
-/// The Redis tests start their own `redis-server`; install it where we can.
-fn ensure_redis_server() -> Result {
+/// Servers the tests start themselves, each on a free port: the Debian
+/// package and the command it provides.
+const TEST_SERVERS: &[(&str, &str)] = &[("redis-server", "redis-server"), ("docker-registry", "docker-registry")];
+
+/// Installs the test servers that are missing, where we can (root with
+/// apt-get); otherwise says how.
+fn ensure_test_servers() -> Result {
     let present = |cmd: &str| {
-        Command::new(cmd).arg("--version").stdout(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new(cmd).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
     };
-    if present("redis-server") {
+    let missing: Vec<&str> = TEST_SERVERS.iter().filter(|(_, cmd)| !present(cmd)).map(|(package, _)| *package).collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
     if root && present("apt-get") {
-        eprintln!("xtask: installing redis-server (the Redis tests need a real server)");
+        eprintln!("xtask: installing {} (the tests start real servers)", missing.join(", "));
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "redis-server"])
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        // Debian starts the service on install; the tests run their own.
-        let _ = Command::new("service").args(["redis-server", "stop"]).status();
+        // Debian starts the services on install; the tests run their own.
+        for package in &missing {
+            let _ = Command::new("service").args([package, "stop"]).status();
+        }
         return Ok(());
     }
-    Err("the tests need redis-server: install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`)".into())
+    Err(format!(
+        "the tests need {}: install it (Debian/Ubuntu: `sudo apt-get install {}`)",
+        missing.join(" and "),
+        missing.join(" ")
+    ))
+}
+
+/// Real Spin, looked for as the end-to-end harness does (tests/lib.rs):
+/// `SPIN_BIN`, then `spin` on `PATH`, then `../shared/tools/spin`.
+fn spin_bin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SPIN_BIN").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("spin"))
+        .find(|p| p.is_file())
+        .or_else(|| Some(root().join("../shared/tools/spin")).filter(|p| p.is_file()))
 }
 
 fn test(extra: &[String]) -> Result {
-    ensure_redis_server()?;
+    ensure_test_servers()?;
+    match spin_bin() {
+        Some(spin) => eprintln!("xtask: the end-to-end suites run on shop-host and on real Spin ({})", spin.display()),
+        None => eprintln!(
+            "xtask: no Spin found (SPIN_BIN, `spin` on PATH, ../shared/tools/spin): the suites' Spin half is skipped"
+        ),
+    }
     let built = build()?;
     // Release, so tests reuse the artifacts `build` just made instead of
     // compiling wasmtime a second time in debug.

@@ -1,0 +1,61 @@
+//! Distribution as Spin does it: the built app pushed to a real OCI
+//! registry with `spin registry push`, run from there with
+//! `spin up --from <reference>`, and an order placed on it. Real Spin only
+//! (shop-host reads local manifests); skipped where no Spin is found.
+
+use std::process::Command;
+use std::time::Duration;
+
+use shop_tests::*;
+
+#[test]
+fn the_app_pushed_to_a_registry_runs_from_it_and_takes_an_order() {
+    let Some(spin) = spin_bin() else { return };
+    let registry = OciRegistry::start();
+    let reference = registry.reference("shop:e2e");
+    let push = Command::new(&spin)
+        .args(["registry", "push", "--insecure", "--from"])
+        .arg(root().join("spin.toml"))
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "spin registry push failed:\n{}{}",
+        String::from_utf8_lossy(&push.stdout),
+        String::from_utf8_lossy(&push.stderr)
+    );
+    assert!(String::from_utf8_lossy(&push.stdout).contains("Pushed with digest sha256:"));
+
+    let h = HostConfig::manifest(&reference)
+        .runtime(Runtime::Spin)
+        .arg("--insecure")
+        .variable("admin_token", ADMIN_TOKEN)
+        .start();
+    let sku = &h.get("/api/products?per_page=1").json()["products"][0]["sku"].as_str().unwrap().to_string();
+    let r = h.post("/api/carts/oci/items", &json!({ "sku": sku, "quantity": 1 }));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = h.request(
+        "POST",
+        "/api/checkout",
+        &[("content-type", "application/json"), ("idempotency-key", "oci-1")],
+        Some(
+            json!({
+                "cart_id": "oci", "email": "oci@example.com",
+                "address": { "name": "Ada", "line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE" },
+                "shipping": "standard",
+                "card": { "number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123" }
+            })
+            .to_string()
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order_id = r.json()["order_id"].as_str().unwrap().to_string();
+    // The events run too: the order ships and is paid.
+    let paid = eventually(Duration::from_secs(20), || {
+        let order = h.get(&format!("/api/orders/{order_id}")).json();
+        (order["status"] == "paid").then_some(order)
+    });
+    assert!(paid.is_some(), "the order from the registry's app was not paid:\n{}", h.logs());
+}
