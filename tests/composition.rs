@@ -17,9 +17,10 @@ source = "{consumer}"
 sqlite_databases = ["catalog"]
 [component.consumer.dependencies]
 "shop:catalog/catalog@0.1.0" = DEPENDENCY
+# A second entry for the catalog's file with no grants of its own, as
+# Spin requires of a `{ component = … }` dependency.
 [component.catalog]
 source = "{catalog}"
-sqlite_databases = ["catalog"]
 "#
     .replace("{consumer}", &wasm("consumer").to_string_lossy())
     .replace("{catalog}", &wasm("catalog").to_string_lossy())

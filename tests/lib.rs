@@ -391,6 +391,13 @@ impl Host {
         self.send_json("PUT", path, body)
     }
 
+    /// Whether the runtime ends by itself within `timeout` (Spin starts its
+    /// triggers separately: the HTTP one may print `Serving` before another
+    /// refuses the app and Spin stops).
+    pub fn exits_within(&mut self, timeout: Duration) -> bool {
+        eventually(timeout, || self.child.try_wait().ok().flatten().map(|_| ())).is_some()
+    }
+
     /// Stops the host as a crash would (SIGKILL), keeping its state dir.
     pub fn kill(mut self) -> PathBuf {
         let _ = self.child.kill();

@@ -65,9 +65,50 @@ pub struct ComponentDecl {
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
     pub allowed_outbound_hosts: Vec<Template>,
+    /// The same entries as written, for messages and load-time rules.
+    pub allowed_outbound_hosts_text: Vec<String>,
     pub variables: BTreeMap<String, Template>,
     /// Imports satisfied by other components (Spin component dependencies).
     pub dependencies: Vec<Dependency>,
+}
+
+impl ComponentDecl {
+    /// The manifest keys by which this component holds resources or
+    /// permissions of its own (what Spin forbids in a `{ component = … }`
+    /// dependency), sorted.
+    pub fn own_grants(&self) -> Vec<&'static str> {
+        let mut grants = Vec::new();
+        if !self.allowed_outbound_hosts.is_empty() {
+            grants.push("allowed_outbound_hosts");
+        }
+        if !self.files.is_empty() {
+            grants.push("files");
+        }
+        if !self.key_value_stores.is_empty() {
+            grants.push("key_value_stores");
+        }
+        if !self.sqlite_databases.is_empty() {
+            grants.push("sqlite_databases");
+        }
+        if !self.variables.is_empty() {
+            grants.push("variables");
+        }
+        grants
+    }
+
+    /// The first `allowed_outbound_hosts` entry that asks for local service
+    /// chaining (a host under `spin.internal`), as written.
+    pub fn chaining_host(&self) -> Option<&str> {
+        self.allowed_outbound_hosts_text.iter().map(String::as_str).find(|entry| is_chaining_entry(entry))
+    }
+}
+
+/// `http://catalog.spin.internal`, `http://*.spin.internal`, … : the host
+/// part (after the scheme, before a port) ends in `spin.internal`.
+fn is_chaining_entry(entry: &str) -> bool {
+    let rest = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+    let host = rest.split(['/', ':']).next().unwrap_or_default().to_ascii_lowercase();
+    host == "spin.internal" || host.ends_with(".spin.internal")
 }
 
 /// One `[component.x.dependencies]` entry: an import of `x`, satisfied by the
@@ -332,6 +373,15 @@ impl Manifest {
                             decl.id, dep.import
                         )));
                     }
+                    let grants = components[target].own_grants();
+                    if !grants.is_empty() {
+                        return Err(invalid(format!(
+                            "[component.{}] dependencies.\"{}\": component `{target}` has resources or permissions of its own ({}), and Spin refuses such a component as a dependency; depend on its file instead (`{{ path = \"….wasm\", inherit_configuration = […] }}`)",
+                            decl.id,
+                            dep.import,
+                            grants.join(", ")
+                        )));
+                    }
                 }
             }
         }
@@ -368,6 +418,18 @@ impl Manifest {
                         "[[trigger.{other}]]: shop-host has no `{other}` trigger"
                     )));
                 }
+            }
+        }
+
+        // Spin's Redis trigger (and the cron plugin) do not provide local
+        // service chaining: an app whose such component lists a
+        // `*.spin.internal` host is refused.
+        for trigger in &redis_triggers {
+            if let Some(host) = components[&trigger.component].chaining_host() {
+                return Err(invalid(format!(
+                    "[component.{}] allowed_outbound_hosts `{host}`: the component is run by a Redis trigger (channel `{}`), which has no local service chaining on Spin; call the service through a WIT import (a component dependency) instead",
+                    trigger.component, trigger.channel
+                )));
             }
         }
 
@@ -487,6 +549,7 @@ fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) 
         key_value_stores: raw.key_value_stores,
         sqlite_databases: raw.sqlite_databases,
         allowed_outbound_hosts,
+        allowed_outbound_hosts_text: raw.allowed_outbound_hosts,
         variables,
     })
 }

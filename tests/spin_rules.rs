@@ -1,0 +1,99 @@
+//! What Spin refuses at load, shop-host refuses too, naming the component,
+//! the key and the rule. Each manifest here is tried on both runtimes: on
+//! shop-host the message is checked, on real Spin only that it is refused
+//! (its own words are Spin's).
+
+use std::time::Duration;
+
+use shop_tests::*;
+
+/// Starts `text` (with `{catalog}`, `{consumer}`, `{listener}` for built
+/// components) on `rt` and returns what it printed when it refused.
+fn refused(rt: Runtime, text: &str) -> String {
+    let dir = TempDir::new("rules");
+    let text = text
+        .replace("{catalog}", &wasm("catalog").to_string_lossy())
+        .replace("{listener}", &wasm("listener").to_string_lossy())
+        .replace("{consumer}", &wasm("consumer").to_string_lossy());
+    let manifest = write_manifest(dir.path(), &text);
+    let redis = RedisServer::start();
+    match HostConfig::manifest(manifest).runtime(rt).variable("redis_address", &redis.url()).try_start() {
+        Ok(mut host) => {
+            assert!(host.exits_within(Duration::from_secs(10)), "{rt:?} accepted a manifest Spin refuses:\n{text}");
+            host.logs()
+        }
+        Err(printed) => printed,
+    }
+}
+
+/// The message, on shop-host; on Spin, just that it refused.
+fn says(rt: Runtime, printed: &str, parts: &[&str]) {
+    if rt == Runtime::ShopHost {
+        for part in parts {
+            assert!(printed.contains(part), "shop-host's refusal lacks `{part}`:\n{printed}");
+        }
+    }
+}
+
+const HEADER: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "rules"
+[variables]
+redis_address = { default = "redis://127.0.0.1:6379" }
+"#;
+
+fn a_component_dependency_with_grants_of_its_own_is_refused(rt: Runtime) {
+    let printed = refused(
+        rt,
+        &format!(
+            r#"{HEADER}
+[[trigger.http]]
+route = "/..."
+component = "front"
+[component.front]
+source = "{{consumer}}"
+sqlite_databases = ["catalog"]
+[component.front.dependencies]
+"shop:catalog/catalog@0.1.0" = {{ component = "catalog", inherit_configuration = ["sqlite_databases"] }}
+[component.catalog]
+source = "{{catalog}}"
+sqlite_databases = ["catalog"]
+allowed_outbound_hosts = ["https://example.com"]
+"#
+        ),
+    );
+    says(rt, &printed, &["[component.front]", "component `catalog`", "allowed_outbound_hosts, sqlite_databases", "dependency"]);
+}
+
+fn service_chaining_in_a_component_a_redis_trigger_runs_is_refused(rt: Runtime) {
+    for host in ["http://catalog.spin.internal", "http://*.spin.internal"] {
+        let printed = refused(
+            rt,
+            &format!(
+                r#"{HEADER}
+[application.trigger.redis]
+address = "{{{{ redis_address }}}}"
+[[trigger.redis]]
+channel = "shop.order.placed"
+component = "consumer"
+[[trigger.http]]
+route = "/api/products/..."
+component = "catalog"
+[component.consumer]
+source = "{{listener}}"
+allowed_outbound_hosts = ["{host}"]
+[component.catalog]
+source = "{{catalog}}"
+sqlite_databases = ["default"]
+"#
+            ),
+        );
+        says(rt, &printed, &["[component.consumer]", host, "Redis trigger", "service chaining"]);
+    }
+}
+
+on_both_runtimes!(
+    a_component_dependency_with_grants_of_its_own_is_refused,
+    service_chaining_in_a_component_a_redis_trigger_runs_is_refused,
+);
