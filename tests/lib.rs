@@ -87,9 +87,27 @@ macro_rules! on_both_runtimes {
     };
 }
 
-/// A free loopback port (free when asked; the runtime binds it next).
+/// A free loopback port for a server the harness starts by port (Spin,
+/// redis-server, docker-registry). It is taken below the kernel's
+/// ephemeral range: a port from there (`bind :0`) can be handed to some
+/// outgoing connection's local end before the server binds it, and a Redis
+/// trigger then talks to a stranger.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ephemeral_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_start.max(10_001));
+    // Spread processes apart (each test binary counts from its own pid).
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (low + (seed.wrapping_add(n.wrapping_mul(104_729)) % (high - low))) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn host_bin() -> PathBuf {
@@ -131,6 +149,9 @@ pub struct HostConfig {
     state_dir: Option<PathBuf>,
     variables: Vec<(String, String)>,
     args: Vec<String>,
+    /// Whether the runtime config declares every store label the manifest
+    /// lists (the default), or only the shop's.
+    declare_stores: bool,
 }
 
 /// The app's own spin.toml with a test admin token.
@@ -154,7 +175,15 @@ impl HostConfig {
             state_dir: None,
             variables: Vec::new(),
             args: Vec::new(),
+            declare_stores: true,
         }
+    }
+
+    /// Declare only the shop's store labels in the runtime config, so that
+    /// a test app's other labels are undeclared (which both runtimes refuse).
+    pub fn only_shop_stores(mut self) -> HostConfig {
+        self.declare_stores = false;
+        self
     }
 
     pub fn runtime(mut self, runtime: Runtime) -> HostConfig {
@@ -191,6 +220,8 @@ impl HostConfig {
                     .arg(&self.manifest)
                     .args(["--listen", "127.0.0.1:0", "--state-dir"])
                     .arg(state)
+                    .arg("--runtime-config-file")
+                    .arg(runtime_config(temp, state, &self.manifest, self.declare_stores))
                     .env("SHOP_LOG", "info");
                 cmd
             }
@@ -202,11 +233,15 @@ impl HostConfig {
                     .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--state-dir"])
                     .arg(state)
                     .arg("--runtime-config-file")
-                    .arg(spin_runtime_config(temp));
+                    .arg(runtime_config(temp, state, &self.manifest, self.declare_stores));
                 cmd
             }
         };
         cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group, so that stopping it stops what it started:
+        // `spin up` runs each trigger as a child process, which outlives a
+        // killed parent.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         for (k, v) in &self.variables {
             cmd.arg("--variable").arg(format!("{k}={v}"));
         }
@@ -258,20 +293,30 @@ impl HostConfig {
                 return Ok(Host { child, base, logs, state, _redis: redis, _temp: temp });
             }
             if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
+                kill_group(&mut child);
+                // Let the reader threads take the last lines (the reason).
+                std::thread::sleep(Duration::from_millis(500));
                 return Err(format!("{:?} did not start:\n{}", self.runtime, logs.lock().unwrap()));
             }
         }
     }
 }
 
-/// Spin's runtime config for the shop's store labels: the repository's
-/// runtime-config.toml with every file under `dir`.
-fn spin_runtime_config(dir: &Path) -> PathBuf {
+/// The runtime config for the shop's store labels, the same for both
+/// runtimes: the repository's runtime-config.toml, written into `dir`, with
+/// every store file under the state directory `state` (so a restart on the
+/// same state finds them).
+fn runtime_config(dir: &Path, state: &Path, manifest: &Path, declare_all: bool) -> PathBuf {
     let text = std::fs::read_to_string(root().join("runtime-config.toml")).unwrap();
-    let text = text.replace("path = \".spin/", &format!("path = \"{}/", dir.display()));
+    let mut text = text.replace("path = \".spin/", &format!("path = \"{}/stores/", state.display()));
+    if declare_all {
+        // A test app's own labels are declared too, in the state directory.
+        for (table, label) in store_labels(manifest) {
+            if !text.contains(&format!("[{table}.{label}]")) {
+                text.push_str(&format!("\n[{table}.{label}]\ntype = \"spin\"\npath = \"{}/stores/{label}.db\"\n", state.display()));
+            }
+        }
+    }
     let path = dir.join("runtime-config.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -400,16 +445,25 @@ impl Host {
 
     /// Stops the host as a crash would (SIGKILL), keeping its state dir.
     pub fn kill(mut self) -> PathBuf {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
         self.state.clone()
     }
 }
 
+/// SIGKILL to the process group `child` leads (it was started with
+/// `process_group(0)`), then reaps it.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
@@ -422,6 +476,25 @@ pub fn shop_manifest_text() -> String {
         .unwrap()
         .replace("source = \"target/", &format!("source = \"{}/target/", root.display()))
         .replace("path = \"target/", &format!("path = \"{}/target/", root.display()))
+}
+
+/// `(runtime config table, label)` of every store a manifest's components
+/// list; none when `manifest` is not a file (a registry reference).
+fn store_labels(manifest: &Path) -> Vec<(&'static str, String)> {
+    let Ok(text) = std::fs::read_to_string(manifest) else { return Vec::new() };
+    let manifest: toml::Table = toml::from_str(&text).unwrap_or_default();
+    let mut labels = Vec::new();
+    let components = manifest.get("component").and_then(|c| c.as_table()).cloned().unwrap_or_default();
+    for component in components.values() {
+        for (key, table) in [("key_value_stores", "key_value_store"), ("sqlite_databases", "sqlite_database")] {
+            for label in component.get(key).and_then(|l| l.as_array()).into_iter().flatten() {
+                if let Some(label) = label.as_str().filter(|l| *l != "default") {
+                    labels.push((table, label.to_string()));
+                }
+            }
+        }
+    }
+    labels
 }
 
 /// Writes a manifest into `dir` and returns its path; `{probe}` in the text
@@ -442,7 +515,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut server = RedisServer { child: None, port, dir: TempDir::new("redis") };
         server.spawn();
         server

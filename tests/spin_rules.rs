@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shop_tests::*;
 
-/// Starts `text` (with `{catalog}`, `{consumer}`, `{listener}` for built
+/// Starts `text`, its store labels undeclared unless the shop's, (with `{catalog}`, `{consumer}`, `{listener}` for built
 /// components) on `rt` and returns what it printed when it refused.
 fn refused(rt: Runtime, text: &str) -> String {
     let dir = TempDir::new("rules");
@@ -17,7 +17,7 @@ fn refused(rt: Runtime, text: &str) -> String {
         .replace("{consumer}", &wasm("consumer").to_string_lossy());
     let manifest = write_manifest(dir.path(), &text);
     let redis = RedisServer::start();
-    match HostConfig::manifest(manifest).runtime(rt).variable("redis_address", &redis.url()).try_start() {
+    match HostConfig::manifest(manifest).runtime(rt).only_shop_stores().variable("redis_address", &redis.url()).try_start() {
         Ok(mut host) => {
             assert!(host.exits_within(Duration::from_secs(10)), "{rt:?} accepted a manifest Spin refuses:\n{text}");
             host.logs()
@@ -93,7 +93,27 @@ sqlite_databases = ["default"]
     }
 }
 
+fn a_store_label_no_runtime_config_declares_is_refused(rt: Runtime) {
+    for (key, label) in [("key_value_stores", "basket"), ("sqlite_databases", "ledger")] {
+        let printed = refused(
+            rt,
+            &format!(
+                r#"{HEADER}
+[[trigger.http]]
+route = "/..."
+component = "front"
+[component.front]
+source = "{{catalog}}"
+{key} = ["{label}"]
+"#
+            ),
+        );
+        says(rt, &printed, &["[component.front]", key, &format!("`{label}` is not defined")]);
+    }
+}
+
 on_both_runtimes!(
+    a_store_label_no_runtime_config_declares_is_refused,
     a_component_dependency_with_grants_of_its_own_is_refused,
     service_chaining_in_a_component_a_redis_trigger_runs_is_refused,
 );

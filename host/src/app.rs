@@ -23,6 +23,7 @@ use crate::bindings::redis_trigger::RedisTriggerPre;
 use crate::outbound_http::{AllowedHosts, OutboundHttp};
 use crate::redis::{self, Brokers, RedisState};
 use crate::routes::Router;
+use crate::runtime_config::{RuntimeConfig, StoreKind};
 use crate::sqlite::{self, SqliteDatabases, SqliteState};
 use crate::variables::{self, AppVariables, VariablesState};
 
@@ -35,6 +36,8 @@ pub struct Options {
     pub limits: Limits,
     /// `--redis URL`: one Redis server for every Redis address of the app.
     pub redis: Option<String>,
+    /// `--runtime-config-file`: where the store labels live.
+    pub runtime_config: RuntimeConfig,
 }
 
 pub struct App {
@@ -204,14 +207,23 @@ impl App {
         }
         let brokers = Brokers::new(options.redis.as_deref(), embedded_addresses)?;
 
-        let key_value = KeyValueStores::open(
-            &options.state_dir.join("key_value"),
-            served.iter().flat_map(|c| c.key_value_stores.iter().cloned()),
-        )?;
-        let sqlite = SqliteDatabases::open(
-            &options.state_dir.join("sqlite"),
-            served.iter().flat_map(|c| c.sqlite_databases.iter().cloned()),
-        )?;
+        // Every label a served component lists must be `default` or
+        // declared in the runtime config, as in Spin.
+        let store_files = |kind: StoreKind, labels: fn(&ComponentDecl) -> &Vec<String>| {
+            let mut files = Vec::new();
+            for decl in &served {
+                for label in labels(decl) {
+                    let file = options
+                        .runtime_config
+                        .file(kind, label, &options.state_dir)
+                        .with_context(|| format!("invalid manifest {}: [component.{}] {}", manifest.path.display(), decl.id, kind.manifest_key()))?;
+                    files.push((label.clone(), file));
+                }
+            }
+            Ok::<_, anyhow::Error>(files)
+        };
+        let key_value = KeyValueStores::open(store_files(StoreKind::KeyValue, |d| &d.key_value_stores)?)?;
+        let sqlite = SqliteDatabases::open(store_files(StoreKind::Sqlite, |d| &d.sqlite_databases)?)?;
 
         let (router, replaced) = Router::build(
             manifest

@@ -24,16 +24,16 @@ pub struct KeyValueStores {
 }
 
 impl KeyValueStores {
-    /// Opens (creating if needed) one file per label.
-    pub fn open(dir: &Path, labels: impl IntoIterator<Item = String>) -> Result<Self> {
+    /// Opens (creating if needed) each label's file.
+    pub fn open(labels: impl IntoIterator<Item = (String, PathBuf)>) -> Result<Self> {
         let mut stores = HashMap::new();
-        for label in labels {
+        for (label, path) in labels {
             if stores.contains_key(&label) {
                 continue;
             }
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let path: PathBuf = dir.join(format!("{label}.db"));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
             let conn = Connection::open(&path)
                 .with_context(|| format!("cannot open key-value store `{label}` at {}", path.display()))?;
             conn.execute_batch(

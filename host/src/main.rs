@@ -16,6 +16,7 @@ mod manifest;
 mod outbound_http;
 mod redis;
 mod routes;
+mod runtime_config;
 mod sqlite;
 mod variables;
 
@@ -65,6 +66,10 @@ struct UpArgs {
     /// embedded broker.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Spin's runtime config file: the store labels other than `default`
+    /// (`[key_value_store.<label>]`, `[sqlite_database.<label>]`).
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -101,6 +106,10 @@ fn up(args: UpArgs) -> Result<()> {
             ..limits::Limits::default()
         },
         redis: args.redis.clone(),
+        runtime_config: match &args.runtime_config_file {
+            Some(path) => runtime_config::RuntimeConfig::load(path)?,
+            None => runtime_config::RuntimeConfig::default(),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -66,15 +66,18 @@ pub struct SqliteDatabases {
 }
 
 impl SqliteDatabases {
-    pub fn open(dir: &Path, labels: impl IntoIterator<Item = String>) -> Result<Self> {
+    /// Creates (if needed) each label's file.
+    pub fn open(labels: impl IntoIterator<Item = (String, PathBuf)>) -> Result<Self> {
         let mut databases = HashMap::new();
-        for label in labels {
+        for (label, path) in labels {
             if databases.contains_key(&label) {
                 continue;
             }
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
             let db = Database {
-                path: dir.join(format!("{label}.db")),
+                path,
                 idle: Mutex::new(Vec::new()),
                 label: label.clone(),
             };

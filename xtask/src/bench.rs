@@ -57,11 +57,12 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
 
     let native = native_hello()?;
     let mut hello = Host::start(host_bin, &hello_manifest, &work.join("hello-state"), &[])?;
+    let shop_config = crate::runtime_config_in(&work.join("shop-state"))?;
     let mut shop = Host::start(
         host_bin,
         &root.join("spin.toml"),
         &work.join("shop-state"),
-        &["--variable", "admin_token=bench"],
+        &["--variable", "admin_token=bench", "--runtime-config-file", &shop_config.to_string_lossy()],
     )?;
     // Warm the catalog's seed and a cart before measuring.
     let sku = first_sku(&shop.base)?;
@@ -71,7 +72,7 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
         ("native hello (baseline)", format!("http://{native}/")),
         ("wasm hello through shop-host", format!("{}/hello", hello.base)),
         ("GET /api/products/{sku} (SQLite)", format!("{}/api/products/{sku}", shop.base)),
-        ("GET /api/carts/{id} (key-value)", format!("{}/api/carts/bench", shop.base)),
+        ("GET /api/carts/{id} (SQLite)", format!("{}/api/carts/bench", shop.base)),
     ];
     println!("wrk -t1, {seconds}s per run, 127.0.0.1, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!("{:<36} {:>6} {:>11} {:>10} {:>10} {:>8} {:>9}", "target", "conns", "req/s", "p50", "p99", "errors", "vs hello");
@@ -247,11 +248,19 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
         .map_err(|e| format!("cannot start redis-server: {e}"))?;
     let url = format!("redis://127.0.0.1:{port}");
     let outcome = (|| {
+        let events_config = crate::runtime_config_in(&work.join("events-state"))?;
         let mut shop = Host::start(
             host_bin,
             &root.join("spin.toml"),
             &work.join("events-state"),
-            &["--variable", "admin_token=bench", "--variable", &format!("redis_address={url}")],
+            &[
+                "--variable",
+                "admin_token=bench",
+                "--variable",
+                &format!("redis_address={url}"),
+                "--runtime-config-file",
+                &events_config.to_string_lossy(),
+            ],
         )?;
         let sku = first_sku(&shop.base)?;
         call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;

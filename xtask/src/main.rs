@@ -138,12 +138,24 @@ fn build() -> Result<Built> {
     Ok(Built { host: target.join("release").join(format!("shop-host{}", std::env::consts::EXE_SUFFIX)) })
 }
 
+/// The repository's runtime-config.toml with every store file under `dir`
+/// (written there), for runs that must not touch the repository's `.spin/`.
+fn runtime_config_in(dir: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(root().join("runtime-config.toml"))
+        .map_err(|e| format!("cannot read runtime-config.toml: {e}"))?;
+    let text = text.replace("path = \".spin/", &format!("path = \"{}/", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join("runtime-config.toml");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn up(extra: &[String]) -> Result {
     let built = build()?;
     let state = root().join(".shop").join("state");
     let mut cmd = Command::new(&built.host);
     cmd.current_dir(root())
-        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--state-dir"])
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--runtime-config-file", "runtime-config.toml", "--state-dir"])
         .arg(&state);
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
         eprintln!("xtask: admin routes take `Authorization: Bearer {DEV_ADMIN_TOKEN}` (set SPIN_VARIABLE_ADMIN_TOKEN to change)");
