@@ -112,7 +112,46 @@ source = "{{catalog}}"
     }
 }
 
+/// The smaller rules of the manifest itself, each a manifest both runtimes
+/// refuse before serving: `(what is wrong, the manifest, what shop-host
+/// names)`.
+fn manifest_mistakes_are_refused(rt: Runtime) {
+    let app = |extra: &str| {
+        format!(
+            r#"{HEADER}
+[[trigger.http]]
+route = "/..."
+component = "front"
+[component.front]
+source = "{{catalog}}"
+{extra}
+"#
+        )
+    };
+    let cases = [
+        ("an unknown key", app("key_value_store = [\"default\"]"), vec!["key_value_store"]),
+        ("a template of an undeclared variable", app("variables = { token = \"{{ no_such_variable }}\" }"), vec!["no_such_variable"]),
+        (
+            "a trigger of a component that does not exist",
+            format!("{HEADER}\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"ghost\"\n[component.front]\nsource = \"{{catalog}}\"\n"),
+            vec!["component `ghost` is not defined"],
+        ),
+        (
+            "a required variable nobody set",
+            app("variables = { token = \"{{ secret_token }}\" }").replace("[variables]", "[variables]\nsecret_token = { required = true }"),
+            vec!["secret_token"],
+        ),
+        ("a variable both required and defaulted", app("").replace("[variables]", "[variables]\nboth = { required = true, default = \"x\" }"), vec!["`both` is required and has a default"]),
+    ];
+    for (what, text, parts) in cases {
+        eprintln!("case: {what}");
+        let printed = refused(rt, &text);
+        says(rt, &printed, &parts);
+    }
+}
+
 on_both_runtimes!(
+    manifest_mistakes_are_refused,
     a_store_label_no_runtime_config_declares_is_refused,
     a_component_dependency_with_grants_of_its_own_is_refused,
     service_chaining_in_a_component_a_redis_trigger_runs_is_refused,
