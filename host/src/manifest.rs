@@ -81,6 +81,12 @@ impl ComponentDecl {
         if !self.allowed_outbound_hosts.is_empty() {
             grants.push("allowed_outbound_hosts");
         }
+        if !self.dependencies.is_empty() {
+            grants.push("dependencies");
+        }
+        if !self.environment.is_empty() {
+            grants.push("environment");
+        }
         if !self.files.is_empty() {
             grants.push("files");
         }
@@ -103,12 +109,13 @@ impl ComponentDecl {
     }
 }
 
-/// `http://catalog.spin.internal`, `http://*.spin.internal`, … : the host
-/// part (after the scheme, before a port) ends in `spin.internal`.
+/// `http://catalog.spin.internal`, `https://*.spin.internal:8080`, … : as
+/// in Spin, any scheme and port, a host under `.spin.internal` (the bare
+/// `spin.internal` names no component and does not count).
 fn is_chaining_entry(entry: &str) -> bool {
     let rest = entry.split_once("://").map_or(entry, |(_, rest)| rest);
     let host = rest.split(['/', ':']).next().unwrap_or_default().to_ascii_lowercase();
-    host == "spin.internal" || host.ends_with(".spin.internal")
+    host.ends_with(".spin.internal")
 }
 
 /// One `[component.x.dependencies]` entry: an import of `x`, satisfied by the
@@ -737,6 +744,29 @@ source = "target/hidden.wasm"
             );
             let err = format!("{:#}", parse(&text).unwrap_err());
             assert!(err.contains(problem), "{dep}: {err}");
+        }
+    }
+
+    #[test]
+    fn chaining_entries_are_hosts_under_spin_internal() {
+        for entry in ["http://catalog.spin.internal", "http://*.spin.internal", "https://A.Spin.Internal:8080", "*://x.spin.internal:*"] {
+            assert!(is_chaining_entry(entry), "{entry}");
+        }
+        for entry in ["http://spin.internal", "https://example.com", "redis://127.0.0.1:6379", "http://spin.internal.example.com"] {
+            assert!(!is_chaining_entry(entry), "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_component_dependency_with_its_own_environment_or_dependencies_is_refused() {
+        for grant in ["environment = { A = \"1\" }", "files = [\"x.txt\"]", "variables = { a = \"1\" }"] {
+            let text = MINIMAL.replace(
+                "[component.hidden]\nsource = \"target/hidden.wasm\"",
+                &format!("[component.api.dependencies]\n\"shop:catalog/catalog\" = {{ component = \"hidden\" }}\n[component.hidden]\nsource = \"target/hidden.wasm\"\n{grant}"),
+            );
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            let key = grant.split(' ').next().unwrap();
+            assert!(err.contains("component `hidden`") && err.contains(key), "{grant}: {err}");
         }
     }
 
