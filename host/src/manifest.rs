@@ -77,29 +77,18 @@ impl ComponentDecl {
     /// permissions of its own (what Spin forbids in a `{ component = … }`
     /// dependency), sorted.
     pub fn own_grants(&self) -> Vec<&'static str> {
-        let mut grants = Vec::new();
-        if !self.allowed_outbound_hosts.is_empty() {
-            grants.push("allowed_outbound_hosts");
-        }
-        if !self.dependencies.is_empty() {
-            grants.push("dependencies");
-        }
-        if !self.environment.is_empty() {
-            grants.push("environment");
-        }
-        if !self.files.is_empty() {
-            grants.push("files");
-        }
-        if !self.key_value_stores.is_empty() {
-            grants.push("key_value_stores");
-        }
-        if !self.sqlite_databases.is_empty() {
-            grants.push("sqlite_databases");
-        }
-        if !self.variables.is_empty() {
-            grants.push("variables");
-        }
-        grants
+        [
+            ("allowed_outbound_hosts", !self.allowed_outbound_hosts.is_empty()),
+            ("dependencies", !self.dependencies.is_empty()),
+            ("environment", !self.environment.is_empty()),
+            ("files", !self.files.is_empty()),
+            ("key_value_stores", !self.key_value_stores.is_empty()),
+            ("sqlite_databases", !self.sqlite_databases.is_empty()),
+            ("variables", !self.variables.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(key, held)| held.then_some(key))
+        .collect()
     }
 
     /// The first `allowed_outbound_hosts` entry that asks for local service
