@@ -18,7 +18,8 @@ use crate::composition::{self, Dependencies, LoadedDependency};
 use crate::files::{self, Mount};
 use crate::key_value::{self, KeyValueState, KeyValueStores};
 use crate::limits::Limits;
-use crate::manifest::{ComponentDecl, DependencySource, Inherit, Manifest};
+use crate::manifest::{ComponentDecl, CronTrigger, DependencySource, Inherit, Manifest};
+use crate::bindings::cron_trigger::SpinCronPre;
 use crate::bindings::redis_trigger::RedisTriggerPre;
 use crate::outbound_http::{AllowedHosts, OutboundHttp};
 use crate::redis::{self, Brokers, RedisState};
@@ -50,6 +51,7 @@ pub struct App {
     pub brokers: Arc<Brokers>,
     /// `(address, channel, component)` of every Redis trigger, rendered.
     pub redis_triggers: Vec<(String, String, String)>,
+    pub cron_triggers: Vec<CronTrigger>,
     engine: Engine,
 }
 
@@ -86,6 +88,8 @@ pub struct LoadedComponent {
     pub(crate) http: Option<ProxyPre<InstanceState>>,
     /// Present when a Redis trigger names the component.
     pub(crate) redis: Option<RedisTriggerPre<InstanceState>>,
+    /// Present when a cron trigger names the component.
+    pub(crate) cron: Option<SpinCronPre<InstanceState>>,
     grants: Grants,
     dependencies: Option<Arc<[LoadedDependency]>>,
 }
@@ -171,6 +175,7 @@ impl App {
             .filter(|c| {
                 manifest.http_triggers.iter().any(|t| t.component == c.id)
                     || manifest.redis_triggers.iter().any(|t| t.component == c.id)
+                    || manifest.cron_triggers.iter().any(|t| t.component == c.id)
             })
             .collect();
 
@@ -179,6 +184,7 @@ impl App {
             let triggers = Triggers {
                 http: manifest.http_triggers.iter().any(|t| t.component == decl.id),
                 redis: manifest.redis_triggers.iter().any(|t| t.component == decl.id),
+                cron: manifest.cron_triggers.iter().any(|t| t.component == decl.id),
             };
             let loaded =
                 load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, &options.state_dir)
@@ -248,6 +254,7 @@ impl App {
             sqlite: Arc::new(sqlite),
             brokers: Arc::new(brokers),
             redis_triggers,
+            cron_triggers: manifest.cron_triggers.clone(),
             engine,
         }))
     }
@@ -323,6 +330,7 @@ fn grants(decl: &ComponentDecl, app_variables: &AppVariables, mounts: Vec<Mount>
 struct Triggers {
     http: bool,
     redis: bool,
+    cron: bool,
 }
 
 fn load_component(
@@ -359,11 +367,16 @@ fn load_component(
         .then(|| ProxyPre::new(pre.clone()))
         .transpose()
         .map_err(|e| anyhow!("{} does not export wasi:http/incoming-handler: {e}", source.display()))?;
+    let cron = triggers
+        .cron
+        .then(|| SpinCronPre::new(pre.clone()))
+        .transpose()
+        .map_err(|e| anyhow!("{} does not export handle-cron-event (world fermyon:spin-cron/spin-cron): {e}", source.display()))?;
     let redis = triggers
         .redis
         .then(|| RedisTriggerPre::new(pre))
         .transpose()
         .map_err(|e| anyhow!("{} does not export fermyon:spin/inbound-redis: {e}", source.display()))?;
 
-    Ok(LoadedComponent { id: decl.id.clone(), http, redis, grants, dependencies: plans })
+    Ok(LoadedComponent { id: decl.id.clone(), http, redis, cron, grants, dependencies: plans })
 }

@@ -45,3 +45,13 @@ pub mod redis_trigger {
         exports: { default: async },
     });
 }
+
+/// The cron trigger's export (Spin's trigger-cron plugin world), from the
+/// same WIT file the components are built against.
+pub mod cron_trigger {
+    wasmtime::component::bindgen!({
+        path: "../wit/spin-cron",
+        world: "fermyon:spin-cron/spin-cron",
+        exports: { default: async },
+    });
+}

@@ -8,6 +8,7 @@
 mod app;
 mod bindings;
 mod composition;
+mod cron;
 mod files;
 mod http_trigger;
 mod key_value;
@@ -70,6 +71,10 @@ struct UpArgs {
     /// (`[key_value_store.<label>]`, `[sqlite_database.<label>]`).
     #[arg(long, value_name = "FILE")]
     runtime_config_file: Option<PathBuf>,
+    /// Serve only the triggers of this component (like `spin up
+    /// --component-id`); may be repeated. The default is every component.
+    #[arg(short = 'c', long = "component-id", value_name = "ID")]
+    component_ids: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -94,7 +99,8 @@ fn up(args: UpArgs) -> Result<()> {
         };
         variables.insert(name.trim().to_string(), value.to_string());
     }
-    let manifest = manifest::Manifest::load(&args.from)?;
+    let mut manifest = manifest::Manifest::load(&args.from)?;
+    manifest.retain_components(&args.component_ids)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
     let options = app::Options {
@@ -130,7 +136,14 @@ fn up(args: UpArgs) -> Result<()> {
                 println!("  {component}: {channel} ({})", app.brokers.describe(address));
             }
         }
+        if !app.cron_triggers.is_empty() {
+            println!("Cron schedules:");
+            for trigger in &app.cron_triggers {
+                println!("  {}: {}", trigger.component, trigger.cron_expression);
+            }
+        }
         redis::trigger::start(&app)?;
+        cron::start(&app);
         http_trigger::serve(app, listener, shutdown_signal()).await
     })
 }

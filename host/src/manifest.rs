@@ -23,7 +23,18 @@ pub struct Manifest {
     pub variables: BTreeMap<String, VariableDecl>,
     pub http_triggers: Vec<HttpTrigger>,
     pub redis_triggers: Vec<RedisTrigger>,
+    pub cron_triggers: Vec<CronTrigger>,
     pub components: BTreeMap<String, ComponentDecl>,
+}
+
+/// A `[[trigger.cron]]` (Spin's trigger-cron plugin): `component` runs on
+/// every tick of `schedule`.
+#[derive(Debug, Clone)]
+pub struct CronTrigger {
+    /// The expression as written, for messages.
+    pub cron_expression: String,
+    pub schedule: croner::Cron,
+    pub component: String,
 }
 
 /// A `[[trigger.redis]]`: messages on `channel` go to `component`.
@@ -207,6 +218,14 @@ struct RawRedisTrigger {
     address: Option<String>,
 }
 
+/// Exactly the plugin's keys: it refuses any other, `id` included.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCronTrigger {
+    component: String,
+    cron_expression: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttpTrigger {
@@ -384,6 +403,7 @@ impl Manifest {
 
         let mut http_triggers = Vec::new();
         let mut redis_triggers = Vec::new();
+        let mut cron_triggers = Vec::new();
         let app_redis_address = raw.application.trigger.redis.map(|r| r.address);
         for (kind, triggers) in raw.trigger {
             match kind.as_str() {
@@ -409,6 +429,15 @@ impl Manifest {
                         redis_triggers.push(trigger);
                     }
                 }
+                "cron" => {
+                    for (i, table) in triggers.into_iter().enumerate() {
+                        let at = format!("[[trigger.cron]] #{}", i + 1);
+                        let raw: RawCronTrigger = toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| invalid(format!("{at}: {}", e.message())))?;
+                        cron_triggers.push(cron_trigger(raw, &components).map_err(|e| invalid(format!("{at}: {e:#}")))?);
+                    }
+                }
                 other => {
                     return Err(invalid(format!(
                         "[[trigger.{other}]]: shop-host has no `{other}` trigger"
@@ -417,14 +446,17 @@ impl Manifest {
             }
         }
 
-        // Spin's Redis trigger (and the cron plugin) do not provide local
+        // Spin's Redis trigger and the cron plugin do not provide local
         // service chaining: an app whose such component lists a
         // `*.spin.internal` host is refused.
-        for trigger in &redis_triggers {
-            if let Some(host) = components[&trigger.component].chaining_host() {
+        let non_http = redis_triggers
+            .iter()
+            .map(|t| (&t.component, format!("a Redis trigger (channel `{}`)", t.channel)))
+            .chain(cron_triggers.iter().map(|t| (&t.component, format!("a cron trigger (`{}`)", t.cron_expression))));
+        for (component, trigger) in non_http {
+            if let Some(host) = components[component].chaining_host() {
                 return Err(invalid(format!(
-                    "[component.{}] allowed_outbound_hosts `{host}`: the component is run by a Redis trigger (channel `{}`), which has no local service chaining on Spin; call the service through a WIT import (a component dependency) instead",
-                    trigger.component, trigger.channel
+                    "[component.{component}] allowed_outbound_hosts `{host}`: the component is run by {trigger}, which has no local service chaining on Spin; call the service through a WIT import (a component dependency) instead"
                 )));
             }
         }
@@ -436,9 +468,52 @@ impl Manifest {
             variables: raw.variables,
             http_triggers,
             redis_triggers,
+            cron_triggers,
             components,
         })
     }
+
+    /// Keeps only the triggers of `ids` (`--component-id`, as `spin up
+    /// --component-id`): the other components are not served. Every id must
+    /// be a component of the app.
+    pub fn retain_components(&mut self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            if !self.components.contains_key(id) {
+                bail!(
+                    "--component-id `{id}`: {} has no component `{id}` (it has {})",
+                    self.path.display(),
+                    self.components.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let kept = |component: &String| ids.contains(component);
+        self.http_triggers.retain(|t| kept(&t.component));
+        self.redis_triggers.retain(|t| kept(&t.component));
+        self.cron_triggers.retain(|t| kept(&t.component));
+        Ok(())
+    }
+}
+
+/// The plugin's schedule syntax: croner's, with the seconds field required
+/// (six fields: `sec min hour dom month dow`, or a nickname such as
+/// `@hourly`), in UTC.
+pub fn parse_cron_expression(expression: &str) -> Result<croner::Cron> {
+    croner::Cron::new(expression)
+        .with_seconds_required()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}; the expression has six fields, `sec min hour day-of-month month day-of-week` (e.g. `*/2 * * * * *`)"))
+}
+
+fn cron_trigger(raw: RawCronTrigger, components: &BTreeMap<String, ComponentDecl>) -> Result<CronTrigger> {
+    let schedule =
+        parse_cron_expression(&raw.cron_expression).with_context(|| format!("cron_expression `{}`", raw.cron_expression))?;
+    if !components.contains_key(&raw.component) {
+        bail!("component `{}` is not defined (no [component.{}])", raw.component, raw.component);
+    }
+    Ok(CronTrigger { cron_expression: raw.cron_expression, schedule, component: raw.component })
 }
 
 fn http_trigger(raw: RawHttpTrigger, components: &BTreeMap<String, ComponentDecl>) -> Result<HttpTrigger> {
@@ -763,5 +838,52 @@ source = "target/hidden.wasm"
     fn bad_label_is_refused() {
         let err = parse(&MINIMAL.replace("[\"cart\"]", "[\"../etc\"]")).unwrap_err();
         assert!(format!("{err:#}").contains("store label"), "{err:#}");
+    }
+
+    fn with_cron(trigger: &str) -> Result<Manifest> {
+        parse(&format!("{}\n[[trigger.cron]]\n{trigger}\n", MINIMAL.replace("[component.api]", "[component.tick]\nsource = \"tick.wasm\"\n[component.api]")))
+    }
+
+    #[test]
+    fn cron_triggers_take_six_field_expressions_and_nicknames() {
+        for expression in ["*/2 * * * * *", "0 0 12 * * MON-FRI", "@hourly", "0 0 0 L * *"] {
+            let m = with_cron(&format!("component = \"tick\"\ncron_expression = \"{expression}\"")).unwrap();
+            assert_eq!(m.cron_triggers[0].cron_expression, expression);
+        }
+    }
+
+    #[test]
+    fn malformed_cron_expressions_are_refused_naming_file_key_and_problem() {
+        for expression in ["* * * * *", "* * * * * * 2030", "61 * * * * *", "every minute", ""] {
+            let e = format!("{:#}", with_cron(&format!("component = \"tick\"\ncron_expression = \"{expression}\"")).unwrap_err());
+            assert!(e.contains("/app/spin.toml") && e.contains("[[trigger.cron]] #1") && e.contains("cron_expression"), "{expression}: {e}");
+            assert!(e.contains("six fields"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cron_trigger_keys_are_exactly_the_plugins() {
+        let e = format!("{:#}", with_cron("id = \"t\"\ncomponent = \"tick\"\ncron_expression = \"* * * * * *\"").unwrap_err());
+        assert!(e.contains("unknown field `id`"), "{e}");
+        let e = format!("{:#}", with_cron("component = \"tick\"").unwrap_err());
+        assert!(e.contains("cron_expression"), "{e}");
+        let e = format!("{:#}", with_cron("component = \"nope\"\ncron_expression = \"* * * * * *\"").unwrap_err());
+        assert!(e.contains("component `nope` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn a_cron_component_may_not_use_service_chaining() {
+        let e = format!("{:#}", with_cron("component = \"api\"\ncron_expression = \"* * * * * *\"").unwrap_err());
+        assert!(e.contains("cron trigger") && e.contains("hidden.spin.internal"), "{e}");
+    }
+
+    #[test]
+    fn retaining_components_keeps_only_their_triggers() {
+        let mut m = with_cron("component = \"tick\"\ncron_expression = \"* * * * * *\"").unwrap();
+        m.retain_components(&["tick".to_string()]).unwrap();
+        assert!(m.http_triggers.is_empty());
+        assert_eq!(m.cron_triggers.len(), 1);
+        let e = m.retain_components(&["nope".to_string()]).unwrap_err().to_string();
+        assert!(e.contains("no component `nope`"), "{e}");
     }
 }
