@@ -2,9 +2,15 @@
 //! `allowed_outbound_hosts`) and the Redis trigger (`trigger.rs`), both over
 //! one [`Brokers`] that decides, per address, between a real server and the
 //! embedded broker.
+//!
+//! A real server is reached through redis-rs (`server.rs`): `redis://` or
+//! `rediss://` (TLS, the certificate checked against the system roots, or
+//! against the PEM file `SSL_CERT_FILE` names), with `user:password@` or
+//! `:password@` for AUTH and `/db`. Logs and errors show an address with its
+//! password as `***` ([`redact`]).
 
 pub mod broker;
-mod resp;
+mod server;
 pub mod trigger;
 
 use std::collections::{HashMap, HashSet};
@@ -16,7 +22,8 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use crate::bindings::redis::fermyon::spin::redis::{self, Error, RedisParameter, RedisResult};
 use crate::outbound_http::AllowedHosts;
 use broker::{Broker, BrokerError, Embedded, Server};
-use resp::Reply;
+pub use server::redact;
+use ::redis::Value;
 
 /// Which broker serves each Redis address of the app.
 ///
@@ -34,7 +41,8 @@ pub struct Brokers {
 
 impl Brokers {
     pub fn new(server: Option<&str>, embedded_addresses: HashSet<String>) -> Result<Brokers> {
-        let everything_to = server.map(Server::new).transpose().map_err(anyhow::Error::msg)?.map(Arc::new);
+        let everything_to =
+            server.map(Server::new).transpose().map_err(|e| anyhow::anyhow!("--redis: {e}"))?.map(Arc::new);
         Ok(Brokers {
             everything_to,
             embedded: Arc::new(Embedded::default()),
@@ -63,9 +71,9 @@ impl Brokers {
     pub fn describe(&self, address: &str) -> String {
         match self.for_address(address) {
             Ok(Broker::Embedded(_)) => "embedded broker".to_string(),
-            Ok(Broker::Server(_)) => match &self.everything_to {
-                Some(_) => "the server given by --redis".to_string(),
-                None => address.to_string(),
+            Ok(Broker::Server(server)) => match &self.everything_to {
+                Some(_) => format!("the server given by --redis, {}", server.shown()),
+                None => server.shown().to_string(),
             },
             Err(e) => e,
         }
@@ -89,10 +97,10 @@ impl RedisState {
         RedisState { brokers, allowed, table: ResourceTable::new() }
     }
 
-    async fn run(&mut self, conn: &Resource<OpenConnection>, args: Vec<Vec<u8>>) -> Result<Reply, Error> {
+    async fn run(&mut self, conn: &Resource<OpenConnection>, args: Vec<Vec<u8>>) -> Result<Value, Error> {
         let broker = self.table.get(conn).map_err(|e| Error::Other(e.to_string()))?.broker.clone();
         broker.command(args).await.map_err(|e| match e {
-            BrokerError::Refused(m) if m.starts_with("WRONGTYPE") => Error::TypeError,
+            BrokerError::WrongType => Error::TypeError,
             other => Error::Other(other.to_string()),
         })
     }
@@ -102,30 +110,50 @@ pub fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, get: fn(&mut T) 
     redis::add_to_linker::<T, HasSelf<RedisState>>(linker, get).map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
-fn int(reply: Reply) -> Result<i64, Error> {
-    match reply {
-        Reply::Int(n) => Ok(n),
+fn int(value: Value) -> Result<i64, Error> {
+    match value {
+        Value::Int(n) => Ok(n),
         _ => Err(Error::TypeError),
     }
 }
 
-fn count(reply: Reply) -> Result<u32, Error> {
-    int(reply).map(|n| n.clamp(0, u32::MAX as i64) as u32)
+fn count(value: Value) -> Result<u32, Error> {
+    int(value).map(|n| n.clamp(0, u32::MAX as i64) as u32)
 }
 
 fn with_strings(parts: &[&str], values: Vec<String>) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.as_bytes().to_vec()).chain(values.into_iter().map(String::into_bytes)).collect()
 }
 
-fn flatten(reply: Reply, out: &mut Vec<RedisResult>) {
-    match reply {
-        Reply::Status(s) => out.push(RedisResult::Status(s)),
-        Reply::Error(e) => out.push(RedisResult::Status(e)),
-        Reply::Int(n) => out.push(RedisResult::Int64(n)),
-        Reply::Bulk(Some(b)) => out.push(RedisResult::Binary(b)),
-        Reply::Bulk(None) | Reply::Array(None) => out.push(RedisResult::Nil),
-        Reply::Array(Some(items)) => items.into_iter().for_each(|i| flatten(i, out)),
+/// A reply as `execute` hands it to the component, the way Spin maps
+/// redis-rs values: arrays (and sets) flattened into one list; `OK` and
+/// other simple strings as statuses; doubles and big numbers as their
+/// text; booleans as 0 or 1; maps, attributes, verbatim strings and pushes
+/// refused.
+fn flatten(value: Value, out: &mut Vec<RedisResult>) -> Result<(), Error> {
+    let unsupported = |what: &str| Err(Error::Other(format!("Redis {what} replies are not supported")));
+    match value {
+        Value::Nil => out.push(RedisResult::Nil),
+        Value::Int(n) => out.push(RedisResult::Int64(n)),
+        Value::BulkString(b) => out.push(RedisResult::Binary(b)),
+        Value::SimpleString(s) => out.push(RedisResult::Status(s)),
+        Value::Okay => out.push(RedisResult::Status("OK".to_string())),
+        Value::Array(items) | Value::Set(items) => {
+            for item in items {
+                flatten(item, out)?;
+            }
+        }
+        Value::Double(d) => out.push(RedisResult::Binary(d.to_string().into_bytes())),
+        Value::Boolean(b) => out.push(RedisResult::Int64(b.into())),
+        Value::BigNumber(n) => out.push(RedisResult::Binary(n)),
+        Value::ServerError(e) => return Err(Error::Other(format!("{e:?}"))),
+        Value::Map(_) => return unsupported("map"),
+        Value::Attribute { .. } => return unsupported("attribute"),
+        Value::VerbatimString { .. } => return unsupported("verbatim string"),
+        Value::Push { .. } => return unsupported("pub/sub"),
+        _ => return unsupported("this kind of"),
     }
+    Ok(())
 }
 
 impl redis::Host for RedisState {}
@@ -134,10 +162,20 @@ impl redis::HostConnection for RedisState {
     async fn open(&mut self, address: String) -> Result<Resource<OpenConnection>, Error> {
         let allowed = address.parse::<http::Uri>().is_ok_and(|uri| self.allowed.allows(&uri));
         if !allowed {
-            tracing::warn!("Redis connection to {address} denied: add it to the component's allowed_outbound_hosts");
+            tracing::warn!(
+                "Redis connection to {} denied: add it to the component's allowed_outbound_hosts",
+                redact(&address)
+            );
             return Err(Error::InvalidAddress);
         }
-        let broker = self.brokers.for_address(&address).map_err(|_| Error::InvalidAddress)?;
+        let broker = self.brokers.for_address(&address).map_err(|e| {
+            tracing::warn!("Redis connection refused: {e}");
+            Error::InvalidAddress
+        })?;
+        // As in Spin, opening connects: an unreachable server or a wrong
+        // password fails here (once connected, the connection is shared and
+        // reconnects by itself, so a later open does no I/O).
+        broker.connect().await.map_err(|e| Error::Other(e.to_string()))?;
         self.table.push(OpenConnection { broker }).map_err(|_| Error::TooManyConnections)
     }
 
@@ -147,7 +185,8 @@ impl redis::HostConnection for RedisState {
 
     async fn get(&mut self, conn: Resource<OpenConnection>, key: String) -> Result<Option<Vec<u8>>, Error> {
         match self.run(&conn, vec![b"GET".to_vec(), key.into_bytes()]).await? {
-            Reply::Bulk(b) => Ok(b),
+            Value::BulkString(b) => Ok(Some(b)),
+            Value::Nil => Ok(None),
             _ => Err(Error::TypeError),
         }
     }
@@ -170,10 +209,10 @@ impl redis::HostConnection for RedisState {
 
     async fn smembers(&mut self, conn: Resource<OpenConnection>, key: String) -> Result<Vec<String>, Error> {
         match self.run(&conn, vec![b"SMEMBERS".to_vec(), key.into_bytes()]).await? {
-            Reply::Array(Some(items)) => items
+            Value::Array(items) | Value::Set(items) => items
                 .into_iter()
                 .map(|i| match i {
-                    Reply::Bulk(Some(b)) => String::from_utf8(b).map_err(|_| Error::TypeError),
+                    Value::BulkString(b) => String::from_utf8(b).map_err(|_| Error::TypeError),
                     _ => Err(Error::TypeError),
                 })
                 .collect(),
@@ -197,7 +236,7 @@ impl redis::HostConnection for RedisState {
             RedisParameter::Binary(b) => b,
         }));
         let mut out = Vec::new();
-        flatten(self.run(&conn, args).await?, &mut out);
+        flatten(self.run(&conn, args).await?, &mut out)?;
         Ok(out)
     }
 

@@ -4,17 +4,44 @@
 //!
 //! A message whose handler fails is logged and dropped, as Spin does:
 //! pub/sub has no redelivery, so the services keep their own dead letters.
+//!
+//! Each real server is contacted once before subscribing. One that refuses
+//! (a wrong password, a certificate that does not verify) stops the app, as
+//! in Spin. One that does not answer is waited for: the subscriptions retry
+//! with backoff, at start-up and whenever the server goes away (Spin stops
+//! in both cases; the outboxes make waiting safe here).
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::broker::Broker;
 use crate::app::App;
 
-/// Subscribes every Redis trigger of the app; returns once subscribed (the
-/// subscriptions then run for as long as the process).
+/// Subscribes every Redis trigger of the app (the subscriptions then run
+/// for as long as the process); fails if a server refuses the connection.
+/// Called from within the runtime.
 pub fn start(app: &Arc<App>) -> anyhow::Result<()> {
+    let mut brokers = Vec::new();
     for (address, channel, component) in app.redis_triggers.clone() {
         let broker = app.brokers.for_address(&address).map_err(anyhow::Error::msg)?;
+        brokers.push((broker, channel, component));
+    }
+    let mut servers: Vec<_> = brokers
+        .iter()
+        .filter_map(|(b, _, _)| match b {
+            Broker::Server(s) => Some(s.clone()),
+            Broker::Embedded(_) => None,
+        })
+        .collect();
+    servers.sort_by(|a, b| a.shown().cmp(b.shown()));
+    servers.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    let handle = tokio::runtime::Handle::current();
+    for server in servers {
+        if let Err(why) = tokio::task::block_in_place(|| handle.block_on(server.first_contact())) {
+            anyhow::bail!("the Redis trigger cannot subscribe: {why}");
+        }
+    }
+    for (broker, channel, component) in brokers {
         let mut messages = broker.subscribe(&channel);
         let app = app.clone();
         tokio::spawn(async move {
