@@ -149,6 +149,8 @@ pub struct HostConfig {
     state_dir: Option<PathBuf>,
     variables: Vec<(String, String)>,
     args: Vec<String>,
+    /// Environment variables for the runtime's process.
+    env: Vec<(String, String)>,
     /// Whether the runtime config declares every store label the manifest
     /// lists (the default), or only the shop's.
     declare_stores: bool,
@@ -175,6 +177,7 @@ impl HostConfig {
             state_dir: None,
             variables: Vec::new(),
             args: Vec::new(),
+            env: Vec::new(),
             declare_stores: true,
         }
     }
@@ -203,6 +206,12 @@ impl HostConfig {
 
     pub fn arg(mut self, arg: &str) -> HostConfig {
         self.args.push(arg.into());
+        self
+    }
+
+    /// An environment variable of the runtime's process (e.g. `SSL_CERT_FILE`).
+    pub fn env(mut self, name: &str, value: &str) -> HostConfig {
+        self.env.push((name.into(), value.into()));
         self
     }
 
@@ -237,7 +246,7 @@ impl HostConfig {
                 cmd
             }
         };
-        cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(&self.args).envs(self.env.iter().cloned()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // Its own process group, so that stopping it stops what it started:
         // `spin up` runs each trigger as a child process, which outlives a
         // killed parent.

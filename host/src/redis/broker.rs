@@ -196,7 +196,9 @@ impl Embedded {
                     }
                     keys.0.insert(key.clone(), Entry::new(Stored::Set(BTreeSet::new())));
                 }
-                let Some(Entry { value: Stored::Set(set), .. }) = keys.live(&key) else { return Err(WRONG_TYPE.into()) };
+                let Some(Entry { value: Stored::Set(set), .. }) = keys.live(&key) else {
+                    return Err(WRONG_TYPE.into());
+                };
                 let changed = (2..args.len())
                     .filter(|&i| if name == "SADD" { set.insert(text(i)) } else { set.remove(&text(i)) })
                     .count();

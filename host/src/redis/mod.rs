@@ -21,9 +21,9 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use crate::bindings::redis::fermyon::spin::redis::{self, Error, RedisParameter, RedisResult};
 use crate::outbound_http::AllowedHosts;
+use ::redis::Value;
 use broker::{Broker, BrokerError, Embedded, Server};
 pub use server::redact;
-use ::redis::Value;
 
 /// Which broker serves each Redis address of the app.
 ///
@@ -179,7 +179,12 @@ impl redis::HostConnection for RedisState {
         self.table.push(OpenConnection { broker }).map_err(|_| Error::TooManyConnections)
     }
 
-    async fn publish(&mut self, conn: Resource<OpenConnection>, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+    async fn publish(
+        &mut self,
+        conn: Resource<OpenConnection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), Error> {
         self.run(&conn, vec![b"PUBLISH".to_vec(), channel.into_bytes(), payload]).await.map(|_| ())
     }
 

@@ -285,7 +285,12 @@ mod tests {
 
     #[test]
     fn bad_addresses_are_refused_without_showing_the_password() {
-        for address in ["http://:s3cret@cache:6379", "rediss://:s3cret@cache:99999", "redis://:s3cret@", "redis://:s3cret@cache:6379/x"] {
+        for address in [
+            "http://:s3cret@cache:6379",
+            "rediss://:s3cret@cache:99999",
+            "redis://:s3cret@",
+            "redis://:s3cret@cache:6379/x",
+        ] {
             let e = Server::new(address).err().unwrap_or_else(|| panic!("{address} accepted"));
             assert!(!e.contains("s3cret"), "{e}");
             assert!(e.contains("***"), "{e}");
