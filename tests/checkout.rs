@@ -333,7 +333,7 @@ fn swapping_the_tax_dependency_in_spin_toml_changes_totals_without_rebuilding_ch
     let flat = wasm("tax_flat").display().to_string();
     let swapped = original.replace(
         &dependency,
-        &format!(r#""shop:tax/tax@0.1.0" = {{ path = "{flat}", inherit_configuration = ["variables"] }}"#),
+        &format!(r#""shop:tax/tax@0.1.0" = {{ path = "{flat}", inherit_configuration = true }}"#),
     );
     let flat = HostConfig::manifest(write_manifest(dir.path(), &swapped))
         .runtime(rt)

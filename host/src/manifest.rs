@@ -128,6 +128,9 @@ pub struct Dependency {
     pub source: DependencySource,
     pub export: Option<String>,
     pub inherit: Inherit,
+    /// `inherit_configuration` was a list of kinds rather than `true` or
+    /// `false` (Spin's trigger-cron plugin cannot compose those).
+    pub granular: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,6 +456,17 @@ impl Manifest {
             .iter()
             .map(|t| (&t.component, format!("a Redis trigger (channel `{}`)", t.channel)))
             .chain(cron_triggers.iter().map(|t| (&t.component, format!("a cron trigger (`{}`)", t.cron_expression))));
+        // The trigger-cron plugin is built on an older Spin whose
+        // composition takes only all-or-nothing inheritance: it stops the
+        // app (a panic) on a list.
+        for trigger in &cron_triggers {
+            if let Some(dep) = components[&trigger.component].dependencies.iter().find(|d| d.granular) {
+                return Err(invalid(format!(
+                    "[component.{}] dependencies.\"{}\": inherit_configuration is a list, and the component is run by a cron trigger (`{}`); Spin's trigger-cron plugin composes only `inherit_configuration = true` or `false`",
+                    trigger.component, dep.import, trigger.cron_expression
+                )));
+            }
+        }
         for (component, trigger) in non_http {
             if let Some(host) = components[component].chaining_host() {
                 return Err(invalid(format!(
@@ -637,6 +651,7 @@ fn dependency(import: &str, raw: RawDependency, dir: &Path, inherit_all: bool) -
     if raw.export.is_some() && !import.contains('/') {
         bail!("`export` needs an interface import (`pkg:ns/iface`), not a whole package");
     }
+    let granular = matches!(raw.inherit_configuration, Some(RawInherit::Some(_)));
     let inherit = match raw.inherit_configuration {
         None if inherit_all => Inherit::ALL,
         None | Some(RawInherit::All(false)) => Inherit::default(),
@@ -657,7 +672,7 @@ fn dependency(import: &str, raw: RawDependency, dir: &Path, inherit_all: bool) -
             inherit
         }
     };
-    Ok(Dependency { import: import.to_string(), source, export: raw.export, inherit })
+    Ok(Dependency { import: import.to_string(), source, export: raw.export, inherit, granular })
 }
 
 /// `ns:pkg`, `ns:pkg@1.2.3`, `ns:pkg/iface` or `ns:pkg/iface@1.2.3`.
@@ -885,5 +900,18 @@ source = "target/hidden.wasm"
         assert_eq!(m.cron_triggers.len(), 1);
         let e = m.retain_components(&["nope".to_string()]).unwrap_err().to_string();
         assert!(e.contains("no component `nope`"), "{e}");
+    }
+
+    #[test]
+    fn a_cron_component_with_granular_inheritance_is_refused() {
+        let text = MINIMAL.replace(
+            "[component.hidden]",
+            "[component.api.dependencies]\n\"a:b/c\" = { path = \"c.wasm\", inherit_configuration = [\"sqlite_databases\"] }\n[component.hidden]",
+        ).replace("allowed_outbound_hosts = [\"http://hidden.spin.internal\"]\n", "");
+        let with = |inherit: &str| parse(&format!("{}\n[[trigger.cron]]\ncomponent = \"api\"\ncron_expression = \"* * * * * *\"\n", text.replace("[\"sqlite_databases\"]", inherit)));
+        let e = format!("{:#}", with("[\"sqlite_databases\"]").unwrap_err());
+        assert!(e.contains("dependencies.\"a:b/c\"") && e.contains("trigger-cron"), "{e}");
+        with("true").unwrap();
+        with("false").unwrap();
     }
 }

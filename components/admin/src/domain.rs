@@ -89,6 +89,42 @@ pub fn merge_dead_letters(answers: Vec<(&str, Answer)>) -> Value {
     })
 }
 
+/// What is not done, over every member: `{"due", "oldest_due_age_seconds",
+/// "republishes", "undeliverable", "dead_letters_pending", "services":
+/// [{name, ok, outbox, dead_letters} | {name, ok: false, error}],
+/// "complete"}` — the totals count the members that answered.
+pub fn merge_events(answers: Vec<(&str, Answer)>) -> Value {
+    let (mut due, mut republishes, mut undeliverable, mut dead_letters) = (0, 0, 0, 0);
+    let mut oldest: Option<f64> = None;
+    let mut services = Vec::new();
+    for (name, answer) in &answers {
+        if let Ok(body) = answer {
+            let outbox = &body["outbox"];
+            due += outbox["due"].as_u64().unwrap_or(0);
+            republishes += outbox["republishes"].as_u64().unwrap_or(0);
+            undeliverable += outbox["undeliverable"].as_u64().unwrap_or(0);
+            dead_letters += body["dead_letters"]["pending"].as_u64().unwrap_or(0);
+            if let Some(age) = outbox["oldest_due_age_seconds"].as_f64() {
+                oldest = Some(oldest.map_or(age, |o: f64| o.max(age)));
+            }
+        }
+        let details = match answer {
+            Ok(body) => json!({ "outbox": body["outbox"], "dead_letters": body["dead_letters"] }),
+            Err(_) => json!({}),
+        };
+        services.push(service_status(name, answer, details));
+    }
+    json!({
+        "due": due,
+        "oldest_due_age_seconds": oldest,
+        "republishes": republishes,
+        "undeliverable": undeliverable,
+        "dead_letters_pending": dead_letters,
+        "services": services,
+        "complete": answers.iter().all(|(_, a)| a.is_ok()),
+    })
+}
+
 /// `{"published", "pending", "services": [{name, ok, published, pending, error?}], "complete"}`.
 pub fn merge_flush(answers: Vec<(&str, Answer)>) -> Value {
     let (mut published, mut pending) = (0, 0);
@@ -97,7 +133,7 @@ pub fn merge_flush(answers: Vec<(&str, Answer)>) -> Value {
     for (name, answer) in &answers {
         let (p, q, error) = match answer {
             Ok(body) => (
-                body["published"].as_u64().unwrap_or(0),
+                body["published"].as_u64().unwrap_or(0) + body["republished"].as_u64().unwrap_or(0),
                 body["pending"].as_u64().unwrap_or(0),
                 body.get("error").cloned().filter(|e| !e.is_null()),
             ),

@@ -6,6 +6,9 @@
 //! - `POST /api/admin/dead-letters/{service}:{id}/replay` → the member's answer
 //! - `POST /api/admin/outbox/flush` → every member publishes what is pending
 //! - `GET  /api/admin/outbox` → every member's pending count and recent events
+//! - `GET  /api/admin/events` → what is not done: per member, events due,
+//!   the oldest one's age, re-publishes, undeliverable events and dead
+//!   letters, with totals ([`crate::domain::merge_events`])
 
 use serde_json::{Value, json};
 use shop_shared::{ApiError, Router, json_response, read_request, require_admin};
@@ -19,6 +22,7 @@ enum Route {
     Replay,
     Flush,
     Outbox,
+    Events,
 }
 
 fn router() -> Router<Route> {
@@ -27,6 +31,7 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/admin/dead-letters/:id/replay", Route::Replay)
         .route(Method::Post, "/api/admin/outbox/flush", Route::Flush)
         .route(Method::Get, "/api/admin/outbox", Route::Outbox)
+        .route(Method::Get, "/api/admin/events", Route::Events)
 }
 
 pub async fn handle(incoming: IncomingRequest) -> Response {
@@ -53,6 +58,7 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         }
         Route::Replay => replay(params.get("id"), &auth).await,
         Route::Flush => Ok(json_response(200, &domain::merge_flush(fan_out(Method::Post, "/outbox/flush", &auth).await))),
+        Route::Events => Ok(json_response(200, &domain::merge_events(fan_out(Method::Get, "/events", &auth).await))),
         Route::Outbox => {
             let answers = fan_out(Method::Get, "/outbox", &auth).await;
             let services: Vec<Value> = answers

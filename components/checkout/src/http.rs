@@ -56,7 +56,7 @@ const PAUSE_SECONDS: u64 = 60;
 /// Stale checkouts a POST finishes on its way, at most.
 const LAZY_RECOVERY_LIMIT: u32 = 3;
 /// Stale checkouts one call of the recover route finishes, at most.
-const RECOVERY_BATCH: u32 = 100;
+pub const RECOVERY_BATCH: u32 = 100;
 /// How long a request with a key already in use waits for its result.
 const WAIT_FOR_WINNER_MS: i64 = 15_000;
 const POLL_MS: u64 = 100;

@@ -14,9 +14,13 @@ mod saga;
 #[cfg(target_arch = "wasm32")]
 mod services;
 mod store;
+#[cfg(target_arch = "wasm32")]
+mod timer;
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
     http::handle(request, &services::Wired).await
 }
+
+shop_shared::cron_component!(crate::timer::tick);

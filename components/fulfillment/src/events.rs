@@ -11,10 +11,18 @@ use spin_sdk::sqlite::Connection;
 use crate::domain::{self, OnCancelled, OnPlaced};
 use crate::{store, warehouse};
 
+/// The cron tick: publishes again what the consumers have not acknowledged
+/// (docs/events.md), with no traffic needed.
+pub fn tick(_timestamp: u64) -> Result<(), String> {
+    let store = store::open().map_err(|e| e.message)?;
+    event_admin::on_tick(&store);
+    Ok(())
+}
+
 /// A message from one of fulfillment's channels.
 pub async fn receive(message: &[u8]) -> Result<(), String> {
     let conn = store::open().map_err(|e| e.message)?;
-    let outcome = inbox::receive(&conn, message, apply).await;
+    let outcome = inbox::receive(&conn, "fulfillment", message, apply).await;
     event_admin::publish_quietly(&conn);
     outcome.map(|_| ()).map_err(|failed| failed.to_string())
 }

@@ -18,7 +18,7 @@ use crate::store::InventoryStore;
 /// A message from one of inventory's channels.
 pub async fn receive(message: &[u8]) -> Result<(), String> {
     let store = InventoryStore::open().map_err(|e| e.to_string())?;
-    let outcome = inbox::receive(store.connection(), message, async |_, envelope| apply(&store, envelope)).await;
+    let outcome = inbox::receive(store.connection(), "inventory", message, async |_, envelope| apply(&store, envelope)).await;
     event_admin::publish_quietly(store.connection());
     outcome.map(|_| ()).map_err(|failed| failed.to_string())
 }

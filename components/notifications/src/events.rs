@@ -12,7 +12,7 @@ use crate::store::{self, NewMessage};
 
 pub async fn receive(message: &[u8]) -> Result<(), String> {
     let conn = store::open().map_err(|e| e.message)?;
-    inbox::receive(&conn, message, apply).await.map(|_| ()).map_err(|failed| failed.to_string())
+    inbox::receive(&conn, "notifications", message, apply).await.map(|_| ()).map_err(|failed| failed.to_string())
 }
 
 /// Applies one event inside the inbox's transaction (also what a replay runs).

@@ -20,10 +20,18 @@ use shop_shared::{inbox, now_millis, outbox};
 use crate::domain::{Millis, Order, OrdersError, Status, event_reason};
 use crate::store::{self, OrdersStore};
 
+/// The cron tick: publishes again what the consumers have not acknowledged
+/// (docs/events.md), with no traffic needed.
+pub fn tick(_timestamp: u64) -> Result<(), String> {
+    let store = OrdersStore::open().map_err(|e| e.to_string())?;
+    event_admin::on_tick(store.connection());
+    Ok(())
+}
+
 /// A message from one of orders' channels.
 pub async fn receive(message: &[u8]) -> Result<(), String> {
     let store = OrdersStore::open().map_err(|e| e.to_string())?;
-    let outcome = inbox::receive(store.connection(), message, async |_, envelope| apply(&store, envelope)).await;
+    let outcome = inbox::receive(store.connection(), "orders", message, async |_, envelope| apply(&store, envelope)).await;
     event_admin::publish_quietly(store.connection());
     outcome.map(|_| ()).map_err(|failed| failed.to_string())
 }

@@ -13,10 +13,18 @@ use shop_shared::{inbox, outbox};
 use crate::domain::{self, OnCancelled, OnShipped, Operation, Outcome, PaymentError};
 use crate::store::PaymentStore;
 
+/// The cron tick: publishes again what the consumers have not acknowledged
+/// (docs/events.md), with no traffic needed.
+pub fn tick(_timestamp: u64) -> Result<(), String> {
+    let store = PaymentStore::open().map_err(|e| e.to_string())?;
+    event_admin::on_tick(store.connection());
+    Ok(())
+}
+
 /// A message from one of payment's channels.
 pub async fn receive(message: &[u8]) -> Result<(), String> {
     let store = PaymentStore::open_joined().map_err(|e| e.to_string())?;
-    let outcome = inbox::receive(store.connection(), message, async |_, envelope| {
+    let outcome = inbox::receive(store.connection(), "payment", message, async |_, envelope| {
         apply(&store, envelope)
     })
     .await;

@@ -31,3 +31,6 @@ async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Res
 async fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
     events::receive(&message).await.map_err(anyhow::Error::msg)
 }
+
+// Its outbox's due work, on `[[trigger.cron]]`.
+shop_shared::cron_component!(crate::events::tick);

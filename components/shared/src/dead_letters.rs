@@ -21,41 +21,92 @@ use crate::{new_id, now_millis, rfc3339};
 pub const PENDING: &str = "pending";
 pub const REPLAYED: &str = "replayed";
 
+/// Where a dead letter comes from.
+pub const FROM_INBOX: &str = "inbox";
+/// The service produced the event and its consumers never all acknowledged
+/// it: replaying it publishes it again.
+pub const FROM_OUTBOX: &str = "outbox";
+
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL DEFAULT 'inbox',
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    replayed_at INTEGER,
+    UNIQUE (origin, event_id)
+)";
+
+/// Creates the table on first use. A table of the first version (one dead
+/// letter per event id, consumers' only) is rebuilt with the `origin`
+/// column, its rows kept as the inbox's: a service that both produces and
+/// consumes an event may hold one of each.
 pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
-    exec(
-        conn,
-        "CREATE TABLE IF NOT EXISTS dead_letters (
-            id TEXT PRIMARY KEY,
-            event_id TEXT NOT NULL UNIQUE,
-            type TEXT NOT NULL,
-            envelope TEXT NOT NULL,
-            error TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            replayed_at INTEGER
-        )",
-        &[],
-    )?;
-    Ok(())
+    crate::db::ensure_schema(conn, "dead_letters_schema", "2", &[], &crate::db::as_text, |conn| {
+        let columns = exec(conn, "SELECT name FROM pragma_table_info('dead_letters')", &[])?;
+        let exists = !columns.rows.is_empty();
+        let has_origin = columns.rows.iter().any(|row| row.get::<&str>(0) == Some("origin"));
+        if exists && !has_origin {
+            exec(conn, "ALTER TABLE dead_letters RENAME TO dead_letters_v1", &[])?;
+            exec(conn, TABLE, &[])?;
+            exec(
+                conn,
+                "INSERT INTO dead_letters (id, origin, event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at)
+                 SELECT id, 'inbox', event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at FROM dead_letters_v1",
+                &[],
+            )?;
+            exec(conn, "DROP TABLE dead_letters_v1", &[])?;
+        } else {
+            exec(conn, TABLE, &[])?;
+        }
+        Ok(())
+    })
 }
 
 /// Keeps a failed event (outside any transaction): a new dead letter, or
-/// one more attempt of the existing one. Returns the dead letter's id.
-pub(crate) fn record(conn: &Connection, event_id: &str, kind: &str, envelope: &str, error: &str) -> Result<String, String> {
+/// one more attempt of the existing one. Returns the dead letter's id and
+/// how many attempts it has counted.
+pub(crate) fn record(conn: &Connection, event_id: &str, kind: &str, envelope: &str, error: &str) -> Result<(String, i64), String> {
     let now = Value::Integer(now_millis());
     let result = exec(
         conn,
-        "INSERT INTO dead_letters (id, event_id, type, envelope, error, attempts, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 1, 'pending', ?, ?)
-         ON CONFLICT (event_id) DO UPDATE SET
+        "INSERT INTO dead_letters (id, origin, event_id, type, envelope, error, attempts, status, created_at, updated_at)
+         VALUES (?, 'inbox', ?, ?, ?, ?, 1, 'pending', ?, ?)
+         ON CONFLICT (origin, event_id) DO UPDATE SET
             error = excluded.error,
             attempts = dead_letters.attempts + 1,
             status = 'pending',
             updated_at = excluded.updated_at
-         RETURNING id",
+         RETURNING id, attempts",
         &[text(&new_id("dl")), text(event_id), text(kind), text(envelope), text(error), now.clone(), now],
+    )?;
+    result
+        .rows
+        .first()
+        .map(|row| (row_text(row, 0), row_int(row, 1)))
+        .ok_or_else(|| "the dead letter was not stored".to_owned())
+}
+
+/// Keeps an event this service produced whose consumers did not all
+/// acknowledge it after `publishes` publishes; `error` names them.
+pub(crate) fn record_undelivered(conn: &Connection, event_id: &str, kind: &str, envelope: &str, error: &str, publishes: i64) -> Result<String, String> {
+    let now = Value::Integer(now_millis());
+    let result = exec(
+        conn,
+        "INSERT INTO dead_letters (id, origin, event_id, type, envelope, error, attempts, status, created_at, updated_at)
+         VALUES (?, 'outbox', ?, ?, ?, ?, ?, 'pending', ?, ?)
+         ON CONFLICT (origin, event_id) DO UPDATE SET
+            error = excluded.error,
+            attempts = excluded.attempts,
+            status = 'pending',
+            updated_at = excluded.updated_at
+         RETURNING id",
+        &[text(&new_id("dl")), text(event_id), text(kind), text(envelope), text(error), Value::Integer(publishes), now.clone(), now],
     )?;
     result.rows.first().map(|row| row_text(row, 0)).ok_or_else(|| "the dead letter was not stored".to_owned())
 }
@@ -66,7 +117,7 @@ pub(crate) fn mark_replayed(conn: &Connection, event_id: &str) -> Result<(), Str
     exec(
         conn,
         "UPDATE dead_letters SET status = 'replayed', replayed_at = ?, updated_at = ?
-         WHERE event_id = ? AND status = 'pending'",
+         WHERE event_id = ? AND origin = 'inbox' AND status = 'pending'",
         &[Value::Integer(now_millis()), Value::Integer(now_millis()), text(event_id)],
     )?;
     Ok(())
@@ -76,6 +127,9 @@ pub(crate) fn mark_replayed(conn: &Connection, event_id: &str) -> Result<(), Str
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
     pub id: String,
+    /// `inbox` (this service could not apply the event) or `outbox` (it
+    /// produced the event and its consumers never all acknowledged it).
+    pub origin: String,
     pub event_id: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -91,12 +145,13 @@ pub struct DeadLetter {
     pub envelope: Json,
 }
 
-const COLUMNS: &str = "id, event_id, type, error, attempts, status, created_at, updated_at, replayed_at, envelope";
+const COLUMNS: &str = "id, event_id, type, error, attempts, status, created_at, updated_at, replayed_at, envelope, origin";
 
 fn from_row(row: &spin_sdk::sqlite::RowResult) -> DeadLetter {
     let envelope = row_text(row, 9);
     DeadLetter {
         id: row_text(row, 0),
+        origin: row_text(row, 10),
         event_id: row_text(row, 1),
         kind: row_text(row, 2),
         error: row_text(row, 3),
@@ -124,6 +179,27 @@ pub fn list(conn: &Connection, status: Option<&str>) -> Result<Vec<DeadLetter>, 
     Ok(result.rows.iter().map(from_row).collect())
 }
 
+/// How many dead letters wait for a person, and how many were replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: u32,
+    pub replayed: u32,
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts, String> {
+    ensure_schema(conn)?;
+    let result = exec(
+        conn,
+        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'replayed'), 0) FROM dead_letters",
+        &[],
+    )?;
+    let row = result.rows.first();
+    Ok(Counts {
+        pending: row.map_or(0, |r| row_int(r, 0)) as u32,
+        replayed: row.map_or(0, |r| row_int(r, 1)) as u32,
+    })
+}
+
 pub fn get(conn: &Connection, id: &str) -> Result<Option<DeadLetter>, String> {
     ensure_schema(conn)?;
     let result = exec(conn, &format!("SELECT {COLUMNS} FROM dead_letters WHERE id = ?"), &[text(id)])?;
@@ -137,6 +213,9 @@ pub enum Replayed {
     Applied,
     /// The event had been applied meanwhile (or replayed before); nothing ran.
     AlreadyApplied,
+    /// An undelivered event of this service's outbox: it is due again, with
+    /// a fresh count of publishes, and the dead letter is `replayed`.
+    Republished,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +250,16 @@ pub async fn replay(
     if letter.status == REPLAYED {
         return Ok(Replayed::AlreadyApplied);
     }
+    if letter.origin == FROM_OUTBOX {
+        crate::outbox::rearm(conn, &letter.event_id).map_err(ReplayError::Store)?;
+        exec(
+            conn,
+            "UPDATE dead_letters SET status = 'replayed', replayed_at = ?, updated_at = ? WHERE id = ?",
+            &[Value::Integer(now_millis()), Value::Integer(now_millis()), text(id)],
+        )
+        .map_err(ReplayError::Store)?;
+        return Ok(Replayed::Republished);
+    }
     let envelope = match Envelope::deserialize_value(&letter.envelope) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -178,8 +267,8 @@ pub async fn replay(
                 Json::String(raw) => raw.clone(),
                 other => other.to_string(),
             };
-            let dead_letter_id = record(conn, &letter.event_id, &letter.kind, &raw, &error).ok();
-            return Err(ReplayError::Failed(Failed { dead_letter_id, error }));
+            let recorded = record(conn, &letter.event_id, &letter.kind, &raw, &error).ok();
+            return Err(ReplayError::Failed(Failed::kept(recorded, error)));
         }
     };
     match inbox::apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await {

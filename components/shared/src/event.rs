@@ -33,6 +33,21 @@ pub const ORDER_CANCELLED: &str = "order.cancelled";
 /// Every event type the shop publishes.
 pub const EVENT_TYPES: [&str; 4] = [ORDER_PLACED, FULFILLMENT_SHIPPED, PAYMENT_CAPTURED, ORDER_CANCELLED];
 
+/// The services that must apply an event of `event_type` before its
+/// producer stops re-publishing it: the consumers column of docs/events.md,
+/// which is also the `[[trigger.redis]]` list of spin.toml. Each name is the
+/// one the service acknowledges with ([`crate::ack`]). A type nobody
+/// consumes needs no acknowledgement.
+pub fn consumers(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        ORDER_PLACED => &["fulfillment", "notifications"],
+        FULFILLMENT_SHIPPED => &["payment", "orders", "notifications"],
+        PAYMENT_CAPTURED => &["orders", "notifications"],
+        ORDER_CANCELLED => &["payment", "inventory", "fulfillment", "orders", "notifications"],
+        _ => &[],
+    }
+}
+
 /// What every channel name starts with.
 pub const CHANNEL_PREFIX: &str = "shop.";
 

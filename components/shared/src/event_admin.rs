@@ -8,9 +8,13 @@
 //!   `replay_failed` (the handler failed again; the dead letter counts the attempt)
 //! - `POST …/admin/outbox/flush` → `{"published", "pending", "error"?}`
 //! - `GET  …/admin/outbox` → `{"pending", "recent": [...]}`
+//! - `GET  …/admin/events` → what is not done: `{"outbox": {"due",
+//!   "oldest_due_age_seconds", "publishes", "republishes", "delivered",
+//!   "undeliverable"}, "dead_letters": {"pending", "replayed"}}`
 //!
 //! Each needs the admin token ([`crate::require_admin`]). A service serves
-//! all four with [`serve`] before its own router.
+//! them all with [`serve`] before its own router, and runs [`on_tick`] on
+//! its cron trigger.
 
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
@@ -37,6 +41,7 @@ enum AdminRoute {
     Replay,
     Flush,
     Outbox,
+    Events,
 }
 
 fn admin_router() -> Router<AdminRoute> {
@@ -45,9 +50,10 @@ fn admin_router() -> Router<AdminRoute> {
         .route(Method::Post, "/api/:service/admin/dead-letters/:id/replay", AdminRoute::Replay)
         .route(Method::Post, "/api/:service/admin/outbox/flush", AdminRoute::Flush)
         .route(Method::Get, "/api/:service/admin/outbox", AdminRoute::Outbox)
+        .route(Method::Get, "/api/:service/admin/events", AdminRoute::Events)
 }
 
-/// The four admin routes of the service at `/api/{service}`: `None` when
+/// The admin routes of the service at `/api/{service}`: `None` when
 /// `request` is for none of their paths (the service's own router answers
 /// it), else the answer — 405 for another method, 401 without the admin
 /// token, otherwise the route run over the store `open` gives, a replay with
@@ -88,6 +94,7 @@ async fn run<S: EventStore, E: Into<ApiError>>(
         }
         AdminRoute::Flush => flush_outbox(conn),
         AdminRoute::Outbox => show_outbox(conn),
+        AdminRoute::Events => show_events(conn),
     }
 }
 
@@ -128,6 +135,7 @@ async fn replay_dead_letter(
             let outcome = match replayed {
                 Replayed::Applied => "applied",
                 Replayed::AlreadyApplied => "already_applied",
+                Replayed::Republished => "republished",
             };
             Ok(json_response(200, &json!({ "outcome": outcome, "dead_letter": letter })))
         }
@@ -145,11 +153,19 @@ async fn replay_dead_letter(
     }
 }
 
-/// `POST …/admin/outbox/flush`: publishes what is pending now.
+/// `POST …/admin/outbox/flush`: publishes every due event now, whatever
+/// its wait.
 fn flush_outbox(conn: &Connection) -> Result<Response, ApiError> {
     let address = redis_address().map_err(ApiError::internal)?;
-    let report = outbox::publish_pending(conn, &address).map_err(unavailable)?;
+    let report = outbox::flush(conn, &address, outbox::Policy::from_variables()).map_err(unavailable)?;
     Ok(json_response(200, &report))
+}
+
+/// `GET …/admin/events`: what is not done, for an operator.
+fn show_events(conn: &Connection) -> Result<Response, ApiError> {
+    let outbox = outbox::summary(conn).map_err(unavailable)?;
+    let counts = dead_letters::counts(conn).map_err(unavailable)?;
+    Ok(json_response(200, &json!({ "outbox": outbox, "dead_letters": counts })))
 }
 
 /// `GET …/admin/outbox`: how many wait, and the newest 50 events.
@@ -159,19 +175,25 @@ fn show_outbox(conn: &Connection) -> Result<Response, ApiError> {
     Ok(json_response(200, &json!({ "pending": pending, "recent": recent })))
 }
 
-/// After a state change (a request, an event applied): publishes what is
-/// pending, logging a failure instead of failing the caller; the events
-/// stay in the outbox for the next call or the admin flush.
+/// After a state change (a request, an event applied) and on every cron
+/// tick: does the outbox's due work, logging a failure instead of failing
+/// the caller; the events stay due for the next run.
 pub fn publish_quietly(conn: &Connection) {
-    let report = redis_address().and_then(|address| outbox::publish_pending(conn, &address));
+    let report = redis_address().and_then(|address| outbox::deliver_due(conn, &address, outbox::Policy::from_variables()));
     match report {
         Ok(report) if report.error.is_none() => {}
         Ok(report) => eprintln!(
-            "outbox: {} published, {} pending: {}",
-            report.published,
+            "outbox: {} published, {} due: {}",
+            report.published + report.republished,
             report.pending,
             report.error.unwrap_or_default()
         ),
         Err(e) => eprintln!("outbox: not published: {e}"),
     }
+}
+
+/// The service's cron tick: the outbox's due work (re-publishing what is
+/// not acknowledged yet), so no event waits for traffic.
+pub fn on_tick(conn: &Connection) {
+    publish_quietly(conn);
 }

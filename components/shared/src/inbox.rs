@@ -36,8 +36,26 @@ pub struct Failed {
     /// The dead letter now holding the event; `None` only when even that
     /// could not be written (the database itself failed).
     pub dead_letter_id: Option<String>,
+    /// How many times the event has failed here, this time included (0 when
+    /// no dead letter could be written).
+    pub attempts: i64,
     pub error: String,
 }
+
+impl Failed {
+    pub(crate) fn kept(recorded: Option<(String, i64)>, error: String) -> Failed {
+        let (dead_letter_id, attempts) = recorded.map_or((None, 0), |(id, attempts)| (Some(id), attempts));
+        Failed { dead_letter_id, attempts, error }
+    }
+}
+
+/// A consumer gives up on an event after it failed this many times: it then
+/// acknowledges it, so the producer stops re-publishing, and the dead
+/// letter waits for a person (fix the cause, replay). Until then every
+/// re-publish is another try, spaced by the producer's backoff: an event
+/// that came before the one it depends on (a receipt before its order)
+/// applies once the other has arrived.
+pub const GIVE_UP_AFTER_ATTEMPTS: i64 = 5;
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +90,7 @@ pub async fn apply_once(
     envelope: &Envelope,
     handler: impl AsyncFnOnce(&Connection) -> Result<(), String>,
 ) -> Result<Applied, Failed> {
-    let store_failed = |error: String| Failed { dead_letter_id: None, error };
+    let store_failed = |error: String| Failed { dead_letter_id: None, attempts: 0, error };
     ensure_schema(conn).map_err(store_failed)?;
     db::begin(conn, "BEGIN IMMEDIATE", &db::as_text).map_err(store_failed)?;
     let outcome = async {
@@ -97,20 +115,24 @@ pub async fn apply_once(
         Ok(applied) => Ok(applied),
         Err(error) => {
             eprintln!("event {} ({}) failed: {error}", envelope.id, envelope.kind);
-            let dead_letter_id = dead_letters::record(conn, &envelope.id, &envelope.kind, &envelope.to_json(), &error)
+            let recorded = dead_letters::record(conn, &envelope.id, &envelope.kind, &envelope.to_json(), &error)
                 .map_err(|e| eprintln!("cannot record the dead letter of {}: {e}", envelope.id))
                 .ok();
-            Err(Failed { dead_letter_id, error })
+            Err(Failed::kept(recorded, error))
         }
     }
 }
 
-/// What a Redis receiver does with a message: reads the envelope and
-/// applies it once. A message that is not an envelope becomes a dead letter
-/// too (its text kept, under an id derived from its bytes), so nothing the
+/// What a Redis receiver does with a message: reads the envelope, applies
+/// it once, and acknowledges it as `consumer` ([`crate::ack`]) once it is
+/// applied, was a duplicate, or failed [`GIVE_UP_AFTER_ATTEMPTS`] times; a
+/// failure before that is not acknowledged, so the producer publishes the
+/// event again. A message that is not an envelope becomes a dead letter too
+/// (its text kept, under an id derived from its bytes), so nothing the
 /// service was sent disappears silently.
 pub async fn receive(
     conn: &Connection,
+    consumer: &str,
     payload: &[u8],
     handler: impl AsyncFnOnce(&Connection, &Envelope) -> Result<(), String>,
 ) -> Result<Applied, Failed> {
@@ -119,23 +141,34 @@ pub async fn receive(
             let outcome = apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await;
             // One line per delivery, on every runtime (Spin logs nothing of
             // its own per message): what an operator greps for.
-            let what = match &outcome {
-                Ok(Applied::Applied) => "applied",
-                Ok(Applied::Duplicate) => "a duplicate, changes nothing",
-                Err(_) => "failed",
+            let (what, done) = match &outcome {
+                Ok(Applied::Applied) => ("applied".to_owned(), true),
+                Ok(Applied::Duplicate) => ("a duplicate, changes nothing".to_owned(), true),
+                Err(failed) if failed.attempts >= GIVE_UP_AFTER_ATTEMPTS => {
+                    (format!("failed {} times, given up (a dead letter to replay)", failed.attempts), true)
+                }
+                Err(failed) => (format!("failed (attempt {}, it will come again)", failed.attempts), false),
             };
             eprintln!("received {} event {}: {what}", envelope.kind, envelope.id);
+            if done {
+                let acked = crate::event::redis_address()
+                    .and_then(|address| crate::ack::acknowledge(&address, &envelope.id, consumer));
+                if let Err(e) = acked {
+                    // The producer publishes it again and this inbox skips it.
+                    eprintln!("cannot acknowledge {} {}: {e}", envelope.kind, envelope.id);
+                }
+            }
             outcome
         }
         Err(error) => {
             let event_id = format!("unreadable_{}", &crate::sha256_hex(payload)[..32]);
             let message = String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)]).into_owned();
             eprintln!("unreadable message {event_id}: {error}");
-            let dead_letter_id = ensure_schema(conn)
+            let recorded = ensure_schema(conn)
                 .and_then(|()| dead_letters::record(conn, &event_id, "", &message, &error))
                 .map_err(|e| eprintln!("cannot record the dead letter of {event_id}: {e}"))
                 .ok();
-            Err(Failed { dead_letter_id, error })
+            Err(Failed::kept(recorded, error))
         }
     }
 }

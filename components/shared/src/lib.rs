@@ -2,6 +2,7 @@
 //! the JSON error shape (SPEC §8), reading and parsing request bodies, routing,
 //! query strings, the admin check, money and sku rules, ids and timestamps.
 
+pub mod ack;
 pub mod address;
 pub mod auth;
 pub mod db;
@@ -20,6 +21,7 @@ pub mod router;
 pub mod sku;
 pub mod tax;
 pub mod time;
+pub mod timer;
 
 pub use address::{Address, destination_country, is_eu_member, normalize_country};
 pub use auth::require_admin;
