@@ -117,7 +117,18 @@ pub struct AllowedHosts {
 
 impl AllowedHosts {
     pub fn parse(entries: &[String]) -> Result<Self> {
-        Ok(AllowedHosts { entries: entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_>>()? })
+        let parse = |entry: &String| {
+            AllowedHost::parse(entry).map_err(|e| match entry.contains('@') {
+                // A Redis address with a password may come here through a
+                // variable: the message must not show the password.
+                true => anyhow::anyhow!(
+                    "`{}` is not an allowed host: scheme://host[:port], without user or password",
+                    crate::redis::redact(entry)
+                ),
+                false => e,
+            })
+        };
+        Ok(AllowedHosts { entries: entries.iter().map(parse).collect::<Result<_>>()? })
     }
 
     pub fn allows(&self, uri: &Uri) -> bool {

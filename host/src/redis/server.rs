@@ -8,9 +8,11 @@
 //!   as with any Redis subscriber (the services' outboxes publish again).
 //! - TLS is rustls (the `ring` provider). The server's certificate must
 //!   verify against the system's roots, read by rustls-native-certs; a
-//!   private CA is trusted by pointing `SSL_CERT_FILE` at a PEM file, which
-//!   then replaces the system roots (concatenate both to trust both). Spin
-//!   (OpenSSL) reads the same variable. There is no switch to skip the check.
+//!   private CA is trusted by pointing `SSL_CERT_FILE` at a PEM file (or
+//!   `SSL_CERT_DIR` at a directory), which then replaces the system roots
+//!   (concatenate both to trust both). Spin (OpenSSL) reads the same
+//!   variable, so one setting serves both runtimes. There is no switch to
+//!   skip the check (redis-rs's `#insecure` is refused).
 //! - A password is never shown: every log line and error names the address
 //!   as [`redact`] writes it.
 
@@ -69,8 +71,9 @@ pub struct Server {
     /// should a library ever quote it.
     secrets: Vec<String>,
     commands: OnceCell<ConnectionManager>,
-    /// Subscriptions without a connection now: the log says "lost" when
-    /// the first one breaks and "back" when the last one is renewed.
+    /// Subscriptions without a connection now: the log says so once when
+    /// the first one breaks (or cannot connect at start-up), and once when
+    /// the last one is subscribed again.
     down: AtomicUsize,
 }
 
@@ -237,7 +240,7 @@ impl Server {
         if self.down.fetch_add(1, Ordering::SeqCst) == 0 {
             let why = why.strip_prefix(&format!("Redis at {}: ", self.shown)).unwrap_or(why);
             tracing::warn!(
-                "Redis at {} lost ({why}); subscriptions retry until it is back, and messages published meanwhile are lost",
+                "Redis subscriptions at {} are down ({why}); they retry until the server answers, and messages published meanwhile are lost",
                 self.shown
             );
         }
@@ -245,7 +248,7 @@ impl Server {
 
     fn renewed(&self) {
         if self.down.fetch_sub(1, Ordering::SeqCst) == 1 {
-            tracing::info!("Redis at {} is back: every subscription renewed", self.shown);
+            tracing::info!("Redis subscriptions at {} are all in place", self.shown);
         }
     }
 }
