@@ -388,6 +388,22 @@ fn paused_checkout(h: &Host, step: &str) -> String {
     }
 }
 
+/// The shop after a crash, on `state`, every checkout stale at once; without
+/// checkout's cron trigger unless `timer`, so that a test sees who recovers
+/// (the admin route, the next checkout) rather than racing the tick.
+fn restarted(dir: &TempDir, state: &std::path::Path, timer: bool) -> Host {
+    const CHECKOUT_TIMER: &str = "[[trigger.cron]]\ncomponent = \"checkout\"\ncron_expression = \"*/2 * * * * *\"\n";
+    let text = shop_manifest_text();
+    assert!(text.contains(CHECKOUT_TIMER), "spin.toml gives checkout a cron trigger");
+    let text = if timer { text } else { text.replace(CHECKOUT_TIMER, "") };
+    HostConfig::manifest(write_manifest(dir.path(), &text))
+        .variable("admin_token", ADMIN_TOKEN)
+        .variable("fulfillment_auto_ship", "false")
+        .state_dir(state)
+        .variable("checkout_recovery_grace_seconds", "0")
+        .start()
+}
+
 /// Kills the host while a checkout is paused after `step`, restarts it on the
 /// same state without the pause, and lets `recover` run recovery.
 fn crash_after(step: &str, recover: impl FnOnce(&Host)) -> (Host, String, TempDir) {
@@ -399,7 +415,7 @@ fn crash_after(step: &str, recover: impl FnOnce(&Host)) -> (Host, String, TempDi
     let id = paused_checkout(&h, step);
     assert_eq!(journal(&h, &id)["status"], "running");
     h.kill();
-    let h = shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
+    let h = restarted(&dir, &state, false);
     assert_eq!(journal(&h, &id)["status"], "running", "nothing finished it while the host was down");
     recover(&h);
     (h, id, dir)
@@ -444,6 +460,33 @@ fn a_checkout_killed_after_authorizing_voids_and_releases_on_the_next_checkout()
 }
 
 #[test]
+fn a_checkout_killed_after_authorizing_is_undone_by_the_cron_tick_with_no_request_at_all() {
+    let (h, id, _dir) = crash_after_with_timer("authorize_payment");
+    let done = eventually(Duration::from_secs(20), || {
+        let timeline = journal(&h, &id);
+        (timeline["status"] == "failed").then_some(timeline)
+    });
+    let timeline = done.unwrap_or_else(|| panic!("the tick never recovered {id}: {}\n{}", journal(&h, &id), h.logs()));
+    assert_eq!(outcome(&timeline, "authorize_payment").as_deref(), Some("compensated"), "{timeline}");
+    assert_eq!(outcome(&timeline, "reserve_stock").as_deref(), Some("compensated"), "{timeline}");
+    assert_eq!(payment_status(&h, timeline["authorization_id"].as_str().unwrap()), "voided");
+    assert_eq!(reserved(&h, SKU), 0, "the reservation was released");
+}
+
+/// As [`crash_after`], but the restarted shop keeps checkout's cron trigger
+/// and nothing else is done: only the tick can recover.
+fn crash_after_with_timer(step: &str) -> (Host, String, TempDir) {
+    let dir = TempDir::new("crash-tick");
+    let state = dir.path().join("state");
+    let h = shop().state_dir(&state).variable("checkout_pause_after_step", step).start();
+    add(&h, "crash", SKU, 2);
+    send_in_background(&h, "crash-1", &body("crash", APPROVE));
+    let id = paused_checkout(&h, step);
+    h.kill();
+    (restarted(&dir, &state, true), id, dir)
+}
+
+#[test]
 fn a_checkout_killed_after_creating_the_order_is_finished_forward() {
     let (h, id, _dir) = crash_after("create_order", recover_by_admin);
     let timeline = journal(&h, &id);
@@ -484,7 +527,7 @@ fn an_authorization_whose_answer_was_lost_in_a_crash_is_found_by_its_key_and_voi
     assert_eq!(reserved(&h, SKU), 2);
     h.kill();
 
-    let h = shop().state_dir(&state).variable("checkout_recovery_grace_seconds", "0").start();
+    let h = restarted(&dir, &state, false);
     assert_eq!(journal(&h, &id)["status"], "running", "nothing finished it while the host was down");
     recover_by_admin(&h);
 

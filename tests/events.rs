@@ -62,8 +62,21 @@ fn start_on(rt: Runtime, variables: &[(&str, &str)]) -> Shop {
 }
 
 fn start_with(runtime: Runtime, broker: Broker, variables: &[(&str, &str)]) -> Shop {
+    start_without(runtime, broker, &[], variables)
+}
+
+/// The shop with every component but `absent` running (`--component-id`
+/// for each of the others): their triggers never run.
+fn start_without(runtime: Runtime, broker: Broker, absent: &[&str], variables: &[(&str, &str)]) -> Shop {
     let dir = TempDir::new("events");
     let mut config = HostConfig::manifest(manifest(&dir)).runtime(runtime).variable("admin_token", ADMIN_TOKEN);
+    if !absent.is_empty() {
+        let text = std::fs::read_to_string(manifest(&dir)).unwrap();
+        let ids = text.lines().filter_map(|l| l.strip_prefix("[component.")?.strip_suffix(']')).filter(|id| !id.contains('.'));
+        for id in ids.filter(|id| !absent.contains(id)) {
+            config = config.arg("--component-id").arg(id);
+        }
+    }
     if let Broker::Real(redis) = &broker {
         config = config.variable("redis_address", &redis.url());
     }
@@ -72,7 +85,7 @@ fn start_with(runtime: Runtime, broker: Broker, variables: &[(&str, &str)]) -> S
     }
     let shop = Shop { host: config.start(), broker, runtime, _dir: dir };
     if let Broker::Real(redis) = &shop.broker {
-        wait_all_subscribed(redis, runtime);
+        wait_subscribed_but(redis, runtime, absent);
     }
     shop
 }
@@ -916,7 +929,13 @@ fn consumes(component: &str, channel: &str) -> bool {
 /// Until every trigger of every channel is subscribed (one subscription per
 /// trigger), a message would miss a consumer.
 fn wait_all_subscribed(redis: &RedisServer, runtime: Runtime) {
-    let triggers = redis_triggers();
+    wait_subscribed_but(redis, runtime, &[])
+}
+
+/// As [`wait_all_subscribed`], the triggers of `absent` left out.
+fn wait_subscribed_but(redis: &RedisServer, runtime: Runtime, absent: &[&str]) {
+    let triggers: Vec<(String, String)> =
+        redis_triggers().into_iter().filter(|(_, component)| !absent.contains(&component.as_str())).collect();
     for channel in ["shop.order.placed", "shop.fulfillment.shipped", "shop.payment.captured", "shop.order.cancelled"] {
         // Spin subscribes once per channel and fans each message out to the
         // channel's components; shop-host subscribes once per trigger.
@@ -1317,7 +1336,58 @@ fn checkouts_while_redis_is_down_succeed_and_every_order_is_captured_exactly_onc
     }
 }
 
+fn an_event_a_consumer_never_acknowledges_becomes_the_producers_dead_letter_and_is_replayed(rt: Runtime) {
+    // Notifications is not running (nor admin, which chains to it, and Spin
+    // runs no component whose chaining target is left out): checkout's
+    // order.placed reaches fulfillment, which acknowledges it, and never
+    // notifications. The services' own admin routes are asked instead.
+    let broker = match rt {
+        Runtime::ShopHost => Broker::Embedded,
+        Runtime::Spin => Broker::Real(RedisServer::start()),
+    };
+    let shop = start_without(rt, broker, &["notifications", "admin"], &[("event_publish_attempts", "2"), ("fulfillment_auto_ship", "false")]);
+    shop.stock(CHECKOUT_SKU, 5);
+    let placed = shop.place("unacked-1", "unacked@example.com", 1);
+    shop.wait_shipment(&placed.order_id, "pending");
+
+    // The operator's view: one event due at checkout, waiting for notifications.
+    let view = shop.admin("GET", "/api/checkout/admin/events");
+    assert_eq!(view.status, 200, "{}", view.text);
+    assert_eq!(view.json()["outbox"]["due"], 1, "{}", view.text);
+    assert!(view.json()["outbox"]["oldest_due_age_seconds"].as_f64().is_some(), "{}", view.text);
+    let outbox = || shop.admin("GET", "/api/checkout/admin/outbox").json();
+    let events = outbox()["recent"].as_array().unwrap().clone();
+    assert_eq!(events[0]["awaiting"], json!(["fulfillment", "notifications"]));
+
+    // Published twice (the second 5 s after the first), then given up on
+    // after the second wait: a dead letter of checkout's, naming who is missing.
+    let letters = || shop.admin("GET", "/api/checkout/admin/dead-letters?status=pending").json()["dead_letters"].as_array().unwrap().clone();
+    let letter = eventually(Duration::from_secs(40), || letters().into_iter().next())
+        .unwrap_or_else(|| panic!("no dead letter at checkout: {}\n{}", outbox(), shop.host.logs()));
+    assert_eq!(letter["origin"], "outbox", "{letter}");
+    assert_eq!(letter["event_id"], events[0]["id"], "{letter}");
+    assert_eq!(letter["type"], "order.placed");
+    assert_eq!(letter["error"], "not acknowledged by notifications after 2 publishes", "{letter}");
+    let view = shop.admin("GET", "/api/checkout/admin/events").json();
+    assert_eq!((view["outbox"]["due"].as_u64(), view["outbox"]["undeliverable"].as_u64()), (Some(0), Some(1)), "{view}");
+    assert_eq!(view["outbox"]["republishes"], 1, "{view}");
+    assert_eq!(view["dead_letters"]["pending"], 1, "{view}");
+    // The re-publish reached fulfillment again, which applied it once.
+    assert!(shop.host.logged(&format!("received order.placed event {}: a duplicate, changes nothing", letter["event_id"].as_str().unwrap())) || rt == Runtime::Spin);
+    assert_eq!(shop.shipment(&placed.order_id).unwrap()["status"], "pending");
+
+    // Replayed, the event is due again with a fresh budget.
+    let r = shop.admin("POST", &format!("/api/checkout/admin/dead-letters/{}/replay", letter["id"].as_str().unwrap()));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["outcome"], "republished", "{}", r.text);
+    assert_eq!(r.json()["dead_letter"]["status"], "replayed", "{}", r.text);
+    let outbox = outbox();
+    assert_eq!(outbox["pending"], 1, "{outbox}");
+    assert!(outbox["recent"][0]["dead_at"].is_null(), "{outbox}");
+}
+
 on_both_runtimes!(
+    an_event_a_consumer_never_acknowledges_becomes_the_producers_dead_letter_and_is_replayed,
     admin_routes_need_the_token_and_name_what_is_wrong,
     a_placed_order_is_committed_shipped_and_mailed,
     the_same_event_delivered_three_times_is_applied_once,

@@ -113,9 +113,15 @@ impl ComponentDecl {
 /// in Spin, any scheme and port, a host under `.spin.internal` (the bare
 /// `spin.internal` names no component and does not count).
 fn is_chaining_entry(entry: &str) -> bool {
+    chained_component(entry).is_some()
+}
+
+/// The component an `allowed_outbound_hosts` entry chains to (`*` for
+/// `*.spin.internal`), or `None` when it is no chaining entry.
+fn chained_component(entry: &str) -> Option<String> {
     let rest = entry.split_once("://").map_or(entry, |(_, rest)| rest);
     let host = rest.split(['/', ':']).next().unwrap_or_default().to_ascii_lowercase();
-    host.ends_with(".spin.internal")
+    host.strip_suffix(".spin.internal").filter(|c| !c.is_empty()).map(str::to_owned)
 }
 
 /// One `[component.x.dependencies]` entry: an import of `x`, satisfied by the
@@ -504,6 +510,18 @@ impl Manifest {
             }
         }
         let kept = |component: &String| ids.contains(component);
+        // As Spin: a selected component may not chain to one not selected.
+        for id in ids {
+            for entry in &self.components[id].allowed_outbound_hosts_text {
+                let Some(target) = chained_component(entry) else { continue };
+                let unselected = if target == "*" { self.components.keys().any(|c| !kept(c)) } else { !kept(&target) };
+                if unselected {
+                    bail!(
+                        "--component-id: the selected component `{id}` chains to a component that is not selected (allowed_outbound_hosts `{entry}`); select it too"
+                    );
+                }
+            }
+        }
         self.http_triggers.retain(|t| kept(&t.component));
         self.redis_triggers.retain(|t| kept(&t.component));
         self.cron_triggers.retain(|t| kept(&t.component));
@@ -900,6 +918,10 @@ source = "target/hidden.wasm"
         assert_eq!(m.cron_triggers.len(), 1);
         let e = m.retain_components(&["nope".to_string()]).unwrap_err().to_string();
         assert!(e.contains("no component `nope`"), "{e}");
+        let mut m = with_cron("component = \"tick\"\ncron_expression = \"* * * * * *\"").unwrap();
+        let e = m.retain_components(&["api".to_string()]).unwrap_err().to_string();
+        assert!(e.contains("`api` chains to a component that is not selected") && e.contains("hidden.spin.internal"), "{e}");
+        m.retain_components(&["api".to_string(), "hidden".to_string()]).unwrap();
     }
 
     #[test]
