@@ -250,3 +250,41 @@ impl redis::HostConnection for RedisState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(value: Value) -> Result<Vec<RedisResult>, Error> {
+        let mut out = Vec::new();
+        flatten(value, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn execute_replies_are_flattened_as_spin_does() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![
+            Value::Okay,
+            Value::Int(3),
+            Value::Nil,
+            Value::Array(vec![bulk("a"), Value::Set(vec![bulk("b")])]),
+            Value::SimpleString("QUEUED".into()),
+            Value::Boolean(true),
+            Value::Double(1.5),
+        ]);
+        let expected = vec![
+            RedisResult::Status("OK".into()),
+            RedisResult::Int64(3),
+            RedisResult::Nil,
+            RedisResult::Binary(b"a".to_vec()),
+            RedisResult::Binary(b"b".to_vec()),
+            RedisResult::Status("QUEUED".into()),
+            RedisResult::Int64(1),
+            RedisResult::Binary(b"1.5".to_vec()),
+        ];
+        let got = flat(reply).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{expected:?}"));
+        assert!(flat(Value::Map(vec![(bulk("k"), bulk("v"))])).is_err());
+        assert!(flat(Value::Array(vec![])).unwrap().is_empty());
+    }
+}

@@ -287,6 +287,18 @@ mod tests {
     }
 
     #[test]
+    fn a_server_down_is_waited_for_and_a_refusal_is_not() {
+        use std::io;
+        let refused = RedisError::from(io::Error::new(io::ErrorKind::ConnectionRefused, "Connection refused"));
+        let timed_out = RedisError::from(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        assert!(transient(&refused) && transient(&timed_out));
+        let auth = RedisError::from((ErrorKind::AuthenticationFailed, "Password authentication failed"));
+        let tls =
+            RedisError::from(io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate: UnknownIssuer"));
+        assert!(!transient(&auth) && !transient(&tls));
+    }
+
+    #[test]
     fn bad_addresses_are_refused_without_showing_the_password() {
         for address in [
             "http://:s3cret@cache:6379",
