@@ -10,14 +10,26 @@ use shop_tests::*;
 /// Starts `text`, its store labels undeclared unless the shop's, (with `{catalog}`, `{consumer}`, `{listener}` for built
 /// components) on `rt` and returns what it printed when it refused.
 fn refused(rt: Runtime, text: &str) -> String {
+    refused_with(rt, text, &[])
+}
+
+/// As [`refused`], the runtime started with `args` too.
+fn refused_with(rt: Runtime, text: &str, args: &[&str]) -> String {
     let dir = TempDir::new("rules");
     let text = text
+        .replace("{orders}", &wasm("orders").to_string_lossy())
+        .replace("{fulfillment}", &wasm("fulfillment").to_string_lossy())
+        .replace("{inventory}", &wasm("inventory").to_string_lossy())
         .replace("{catalog}", &wasm("catalog").to_string_lossy())
         .replace("{listener}", &wasm("listener").to_string_lossy())
         .replace("{consumer}", &wasm("consumer").to_string_lossy());
     let manifest = write_manifest(dir.path(), &text);
     let redis = RedisServer::start();
-    match HostConfig::manifest(manifest).runtime(rt).only_shop_stores().variable("redis_address", &redis.url()).try_start() {
+    let mut config = HostConfig::manifest(manifest).runtime(rt).only_shop_stores().variable("redis_address", &redis.url());
+    for arg in args {
+        config = config.arg(arg);
+    }
+    match config.try_start() {
         Ok(mut host) => {
             assert!(host.exits_within(Duration::from_secs(10)), "{rt:?} accepted a manifest Spin refuses:\n{text}");
             host.logs()
@@ -150,7 +162,91 @@ source = "{{catalog}}"
     }
 }
 
+/// A component the cron trigger runs: orders, which exports the
+/// trigger-cron world and needs only its own database.
+fn with_cron(expression: &str) -> String {
+    format!(
+        r#"{HEADER}
+[[trigger.cron]]
+component = "orders"
+cron_expression = "{expression}"
+[component.orders]
+source = "{{orders}}"
+sqlite_databases = ["orders"]
+"#
+    )
+}
+
+fn malformed_cron_expressions_are_refused(rt: Runtime) {
+    // Five fields (no seconds), seven (a year), a minute out of range, prose.
+    for expression in ["*/2 * * * *", "0 0 12 * * * 2030", "0 61 * * * *", "every two seconds"] {
+        let printed = refused(rt, &with_cron(expression));
+        says(rt, &printed, &["spin.toml", "[[trigger.cron]] #1", &format!("cron_expression `{expression}`"), "six fields"]);
+    }
+}
+
+fn a_cron_trigger_takes_only_the_plugins_keys(rt: Runtime) {
+    let text = with_cron("*/2 * * * * *").replace("component = \"orders\"\ncron", "id = \"tick\"\ncomponent = \"orders\"\ncron");
+    let printed = refused(rt, &text);
+    says(rt, &printed, &["[[trigger.cron]] #1", "unknown field `id`"]);
+}
+
+fn service_chaining_in_a_component_a_cron_trigger_runs_is_refused(rt: Runtime) {
+    let text = with_cron("*/2 * * * * *").replace(
+        "sqlite_databases = [\"orders\"]",
+        "sqlite_databases = [\"orders\"]\nallowed_outbound_hosts = [\"http://catalog.spin.internal\"]",
+    );
+    let printed = refused(rt, &text);
+    says(rt, &printed, &["[component.orders]", "http://catalog.spin.internal", "cron trigger", "no local service chaining"]);
+}
+
+fn a_cron_component_whose_dependency_inherits_a_list_is_refused(rt: Runtime) {
+    // The trigger-cron plugin composes only all-or-nothing inheritance.
+    let printed = refused(
+        rt,
+        &format!(
+            r#"{HEADER}
+[[trigger.cron]]
+component = "fulfillment"
+cron_expression = "*/2 * * * * *"
+[component.fulfillment]
+source = "{{fulfillment}}"
+sqlite_databases = ["fulfillment", "inventory"]
+[component.fulfillment.dependencies]
+"shop:inventory/inventory@0.1.0" = {{ path = "{{inventory}}", inherit_configuration = ["sqlite_databases"] }}
+"#
+        ),
+    );
+    says(rt, &printed, &["[component.fulfillment]", "dependencies.\"shop:inventory/inventory@0.1.0\"", "trigger-cron"]);
+}
+
+fn selecting_a_component_without_the_one_it_chains_to_is_refused(rt: Runtime) {
+    let text = format!(
+        r#"{HEADER}
+[[trigger.http]]
+route = "/front/..."
+component = "front"
+[[trigger.http]]
+route = "/api/products/..."
+component = "catalog"
+[component.front]
+source = "{{consumer}}"
+allowed_outbound_hosts = ["http://catalog.spin.internal"]
+[component.catalog]
+source = "{{catalog}}"
+sqlite_databases = ["catalog"]
+"#
+    );
+    let printed = refused_with(rt, &text, &["--component-id", "front"]);
+    says(rt, &printed, &["--component-id", "`front` chains to a component that is not selected", "http://catalog.spin.internal"]);
+}
+
 on_both_runtimes!(
+    malformed_cron_expressions_are_refused,
+    a_cron_trigger_takes_only_the_plugins_keys,
+    service_chaining_in_a_component_a_cron_trigger_runs_is_refused,
+    a_cron_component_whose_dependency_inherits_a_list_is_refused,
+    selecting_a_component_without_the_one_it_chains_to_is_refused,
     manifest_mistakes_are_refused,
     a_store_label_no_runtime_config_declares_is_refused,
     a_component_dependency_with_grants_of_its_own_is_refused,
