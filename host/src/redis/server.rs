@@ -27,6 +27,15 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::broker::{BrokerError, Message};
 
+/// Commands that change the connection they run on. Components share one
+/// connection per address, where a transaction would take in the others'
+/// commands and a SELECT would move them all, so these are refused.
+#[rustfmt::skip]
+const CONNECTION_STATE: [&str; 19] = [
+    "AUTH", "HELLO", "SELECT", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE",
+    "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "QUIT", "RESET", "READONLY", "READWRITE",
+];
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -139,6 +148,12 @@ impl Server {
 
     /// Runs one command, `args[0]` being its name.
     pub async fn command(&self, args: &[Vec<u8>]) -> Result<Value, BrokerError> {
+        let name = String::from_utf8_lossy(args.first().map_or(&[][..], Vec::as_slice)).to_ascii_uppercase();
+        if CONNECTION_STATE.contains(&name.as_str()) {
+            return Err(BrokerError::Refused(format!(
+                "`{name}` changes the state of its connection, which shop-host shares between components; not supported"
+            )));
+        }
         let mut cmd = Cmd::new();
         for arg in args {
             cmd.arg(arg.as_slice());
@@ -296,6 +311,22 @@ mod tests {
         let tls =
             RedisError::from(io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate: UnknownIssuer"));
         assert!(!transient(&auth) && !transient(&tls));
+    }
+
+    #[test]
+    fn commands_that_change_the_shared_connection_are_refused() {
+        let server = Server::new("redis://:s3cret@127.0.0.1:1").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for name in ["MULTI", "select", "SUBSCRIBE"] {
+            let outcome = runtime.block_on(server.command(&[name.as_bytes().to_vec(), b"0".to_vec()]));
+            assert!(matches!(&outcome, Err(BrokerError::Refused(m)) if m.contains("shares")), "{name}: {outcome:?}");
+        }
+        // Anything else goes to the server, here one that is not there.
+        let outcome = runtime.block_on(server.command(&[b"PING".to_vec()]));
+        assert!(
+            matches!(&outcome, Err(BrokerError::Unavailable(m)) if m.contains("redis://:***@127.0.0.1:1")),
+            "{outcome:?}"
+        );
     }
 
     #[test]
