@@ -351,7 +351,10 @@ fn a_component_opening_with_a_wrong_password_gets_an_error(rt: Runtime) {
         r.text,
         host.logs()
     );
-    // With the right one, the message gets through.
+    // With the right one, the message gets through (once the trigger is
+    // subscribed: both runtimes may serve HTTP before that).
+    let subscribed = eventually(WAIT, || (redis.subscribers("events") >= 1).then_some(()));
+    assert!(subscribed.is_some(), "never subscribed: {}", host.logs());
     let r = host.get(&format!("/?do=publish&address={}&channel=events&payload=over-tls", percent_encode(&redis.url())));
     assert_eq!(r.status, 200, "{}", r.text);
     let received = eventually(WAIT, || {
