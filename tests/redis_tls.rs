@@ -364,6 +364,31 @@ fn a_component_opening_with_a_wrong_password_gets_an_error(rt: Runtime) {
     assert!(received.is_some(), "{}", host.logs());
 }
 
+fn a_user_and_a_database_in_the_address_are_used(rt: Runtime) {
+    let redis = TlsRedis::start();
+    let acl = redis.cli(&["ACL", "SETUSER", "shop", "on", ">shop-user-pw", "~*", "&*", "+@all"]);
+    assert_eq!(acl.as_deref(), Some("OK"));
+    let address = format!("rediss://shop:shop-user-pw@127.0.0.1:{}/1", redis.port);
+    let dir = TempDir::new("redis-tls-user");
+    let host = HostConfig::manifest(probe_app(&dir, &redis.host()))
+        .runtime(rt)
+        .variable("redis_address", &address)
+        .env("SSL_CERT_FILE", &redis.ca())
+        .start();
+    let subscribed = eventually(WAIT, || (redis.subscribers("events") >= 1).then_some(()));
+    assert!(subscribed.is_some(), "never subscribed: {}", host.logs());
+    let clients = redis.cli(&["CLIENT", "LIST"]).unwrap_or_default();
+    assert!(clients.lines().any(|c| c.contains("user=shop") && c.contains("db=1")), "{clients}");
+    let r = host.get(&format!("/?do=publish&address={}&channel=events&payload=as-shop", percent_encode(&address)));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let received = eventually(WAIT, || {
+        let r = host.get("/?do=kv&label=events&key=received");
+        r.json()["value"].as_str().is_some_and(|v| v.lines().any(|l| l == "as-shop")).then_some(())
+    });
+    assert!(received.is_some(), "{}", host.logs());
+    assert!(!host.logs().contains("shop-user-pw"), "the password was logged:\n{}", host.logs());
+}
+
 fn a_password_in_allowed_outbound_hosts_is_no_allowed_host(rt: Runtime) {
     let redis = TlsRedis::start();
     let dir = TempDir::new("redis-tls-allowed");
@@ -386,5 +411,6 @@ on_both_runtimes!(
     a_wrong_password_stops_the_trigger_with_a_clear_message,
     a_certificate_from_an_unknown_ca_is_refused,
     a_component_opening_with_a_wrong_password_gets_an_error,
+    a_user_and_a_database_in_the_address_are_used,
     a_password_in_allowed_outbound_hosts_is_no_allowed_host,
 );
