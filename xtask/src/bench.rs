@@ -187,6 +187,11 @@ struct Host {
 
 impl Host {
     fn start(bin: &Path, manifest: &Path, state: &Path, args: &[&str]) -> Result<Host> {
+        // The components' own lines (one per event delivered) go to a file:
+        // written to the terminal they would be part of what is measured.
+        std::fs::create_dir_all(state).map_err(|e| e.to_string())?;
+        let log_path = state.join("host.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
         let mut child = Command::new(bin)
             .args(["up", "--from"])
             .arg(manifest)
@@ -196,7 +201,7 @@ impl Host {
             // Per-request log lines would measure the terminal, not the host.
             .env("SHOP_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let mut out = BufReader::new(child.stdout.take().expect("piped"));
@@ -204,7 +209,8 @@ impl Host {
         loop {
             line.clear();
             if out.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                return Err(format!("shop-host exited before serving {}", manifest.display()));
+                let printed = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!("shop-host exited before serving {}:\n{printed}", manifest.display()));
             }
             if let Some(url) = line.trim().strip_prefix("Serving ") {
                 let base = url.to_string();

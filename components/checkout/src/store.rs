@@ -185,6 +185,12 @@ impl CheckoutStore {
         shop_shared::event_admin::publish_quietly(&self.db);
     }
 
+    /// The cron tick's outbox work: acknowledgements looked up, what is not
+    /// acknowledged published again.
+    pub fn deliver_due_events(&self) {
+        shop_shared::event_admin::on_tick(&self.db);
+    }
+
     /// The journal of checkout `id` as written by `owner`.
     pub fn journal<'a>(&'a self, id: &str, owner: &str) -> SqlJournal<'a> {
         SqlJournal { store: self, id: id.to_owned(), owner: owner.to_owned() }

@@ -10,6 +10,6 @@ pub fn tick(_timestamp: u64) -> Result<(), String> {
     let store = CheckoutStore::open().map_err(|e| e.message)?;
     let recovered = recover_stale(&store, &Wired, RECOVERY_BATCH).map_err(|e| e.message);
     // What recovery finished forward, and whatever else is due.
-    store.publish_events();
+    store.deliver_due_events();
     recovered.map(|_| ())
 }

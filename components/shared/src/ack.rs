@@ -2,67 +2,78 @@
 //! have it.
 //!
 //! A consumer that has applied an event (or gave up on it, keeping it as a
-//! dead letter) adds its name to the Redis set `shop.ack.<event id>`; the
-//! producer's outbox keeps the event due, re-publishing it, until every
-//! consumer [`crate::event::consumers`] names for its type is in the set.
+//! dead letter) sets the Redis key `shop.ack.<event id>.<consumer>`; the
+//! producer's outbox keeps the event due, re-publishing it, until the key of
+//! every consumer [`crate::event::consumers`] names for its type is there.
 //!
 //! Why acknowledgements in Redis: the services share nothing else (each owns
 //! its SQLite database, and a Redis-triggered component may not call another
 //! over service chaining on Spin), and every one of them already talks to
-//! that Redis. A lost set (Redis restarted empty) costs only re-publishes,
-//! which the consumers' inboxes turn into no-ops that acknowledge again. The
-//! set expires after [`ACK_TTL_SECONDS`] so a duplicate that re-acknowledges
-//! an event already delivered leaves nothing behind for long.
+//! that Redis. Lost keys (Redis restarted empty) cost only re-publishes,
+//! which the consumers' inboxes turn into no-ops that acknowledge again.
+//!
+//! One key per consumer, each written with its expiry in one `SET … EX`, so
+//! an acknowledgement is a single command and a duplicate that comes after
+//! the producer forgot the event leaves nothing behind for long; the
+//! producer reads all of an event's keys with one `MGET` and drops them with
+//! one `DEL`.
 
-use std::collections::BTreeSet;
-
-use spin_sdk::redis::{Connection, RedisParameter};
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
 /// What every acknowledgement key starts with.
 pub const ACK_KEY_PREFIX: &str = "shop.ack.";
 
-/// How long an acknowledgement set outlives its last write.
+/// How long an acknowledgement outlives its writing.
 pub const ACK_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
-/// The Redis set of the consumers that acknowledged `event_id`.
-pub fn key(event_id: &str) -> String {
-    format!("{ACK_KEY_PREFIX}{event_id}")
+/// The key saying that `consumer` has `event_id`.
+pub fn key(event_id: &str, consumer: &str) -> String {
+    format!("{ACK_KEY_PREFIX}{event_id}.{consumer}")
 }
 
-fn open(redis_address: &str) -> Result<Connection, String> {
-    Connection::open(redis_address).map_err(|e| format!("cannot connect to Redis at {redis_address}: {e}"))
+fn binary(text: String) -> RedisParameter {
+    RedisParameter::Binary(text.into_bytes())
 }
 
 /// `consumer` has `event_id` (applied, a duplicate, or given up on).
 pub fn acknowledge(redis_address: &str, event_id: &str, consumer: &str) -> Result<(), String> {
-    let redis = open(redis_address)?;
-    let key = key(event_id);
-    redis.sadd(&key, &[consumer.to_owned()]).map_err(|e| format!("Redis refused SADD {key}: {e}"))?;
+    let redis =
+        Connection::open(redis_address).map_err(|e| format!("cannot connect to Redis at {redis_address}: {e}"))?;
+    let key = key(event_id, consumer);
     redis
-        .execute("EXPIRE", &[RedisParameter::Binary(key.clone().into_bytes()), RedisParameter::Int64(ACK_TTL_SECONDS)])
-        .map_err(|e| format!("Redis refused EXPIRE {key}: {e}"))?;
+        .execute("SET", &[binary(key.clone()), binary("1".into()), binary("EX".into()), RedisParameter::Int64(ACK_TTL_SECONDS)])
+        .map_err(|e| format!("Redis refused SET {key}: {e}"))?;
     Ok(())
 }
 
-/// The consumers that acknowledged `event_id`, over an open connection.
-pub fn acknowledged(redis: &Connection, event_id: &str) -> Result<BTreeSet<String>, String> {
-    let key = key(event_id);
-    let members = redis.smembers(&key).map_err(|e| format!("Redis refused SMEMBERS {key}: {e}"))?;
-    Ok(members.into_iter().collect())
+/// The consumers in `awaiting` that have not acknowledged `event_id`, in
+/// their order, over an open connection.
+pub fn missing<'a>(redis: &Connection, event_id: &str, awaiting: &'a [String]) -> Result<Vec<&'a str>, String> {
+    if awaiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<RedisParameter> = awaiting.iter().map(|c| binary(key(event_id, c))).collect();
+    let values = redis.execute("MGET", &keys).map_err(|e| format!("Redis refused MGET of {event_id}'s acknowledgements: {e}"))?;
+    Ok(unacknowledged(awaiting, &values))
+}
+
+/// The consumers whose `MGET` value is nil (or missing from the answer).
+fn unacknowledged<'a>(awaiting: &'a [String], values: &[RedisResult]) -> Vec<&'a str> {
+    awaiting
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(values.get(*i), None | Some(RedisResult::Nil)))
+        .map(|(_, c)| c.as_str())
+        .collect()
 }
 
 /// Drops the acknowledgements of an event the producer has marked delivered.
-pub fn forget(redis: &Connection, event_id: &str) -> Result<(), String> {
-    let key = key(event_id);
-    match redis.del(&[key.clone()]) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("Redis refused DEL {key}: {e}")),
+pub fn forget(redis: &Connection, event_id: &str, awaiting: &[String]) -> Result<(), String> {
+    if awaiting.is_empty() {
+        return Ok(());
     }
-}
-
-/// The consumers in `awaiting` that are not in `acknowledged`.
-pub fn missing<'a>(awaiting: &'a [String], acknowledged: &BTreeSet<String>) -> Vec<&'a str> {
-    awaiting.iter().filter(|c| !acknowledged.contains(c.as_str())).map(String::as_str).collect()
+    let keys: Vec<String> = awaiting.iter().map(|c| key(event_id, c)).collect();
+    redis.del(&keys).map(|_| ()).map_err(|e| format!("Redis refused DEL of {event_id}'s acknowledgements: {e}"))
 }
 
 #[cfg(test)]
@@ -70,16 +81,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_carry_the_event_id_under_the_shop_prefix() {
-        assert_eq!(key("evt_1"), "shop.ack.evt_1");
+    fn keys_carry_the_event_and_the_consumer_under_the_shop_prefix() {
+        assert_eq!(key("evt_1", "orders"), "shop.ack.evt_1.orders");
     }
 
     #[test]
-    fn missing_lists_the_consumers_not_acknowledged_in_their_order() {
+    fn the_consumers_whose_key_is_nil_are_missing_in_their_order() {
         let awaiting = vec!["fulfillment".to_string(), "notifications".to_string(), "orders".to_string()];
-        let acked: BTreeSet<String> = ["notifications".to_string()].into();
-        assert_eq!(missing(&awaiting, &acked), vec!["fulfillment", "orders"]);
-        let all: BTreeSet<String> = awaiting.iter().cloned().collect();
-        assert!(missing(&awaiting, &all).is_empty());
+        let values = [RedisResult::Nil, RedisResult::Binary(b"1".to_vec()), RedisResult::Nil];
+        assert_eq!(unacknowledged(&awaiting, &values), vec!["fulfillment", "orders"]);
+        let all = [RedisResult::Binary(b"1".to_vec()), RedisResult::Binary(b"1".to_vec()), RedisResult::Binary(b"1".to_vec())];
+        assert!(unacknowledged(&awaiting, &all).is_empty());
+        assert_eq!(unacknowledged(&awaiting, &[]), vec!["fulfillment", "notifications", "orders"], "a short answer acknowledges nothing");
     }
 }

@@ -175,11 +175,26 @@ fn show_outbox(conn: &Connection) -> Result<Response, ApiError> {
     Ok(json_response(200, &json!({ "pending": pending, "recent": recent })))
 }
 
-/// After a state change (a request, an event applied) and on every cron
-/// tick: does the outbox's due work, logging a failure instead of failing
-/// the caller; the events stay due for the next run.
+/// After a state change (a request, an event applied): publishes what it
+/// enqueued (and any other event never published), logging a failure
+/// instead of failing the caller; the events stay due for the cron tick.
 pub fn publish_quietly(conn: &Connection) {
-    let report = redis_address().and_then(|address| outbox::deliver_due(conn, &address, outbox::Policy::from_variables()));
+    deliver_quietly(conn, outbox::Scope::New);
+}
+
+/// The service's cron tick: the outbox's due work — looking up
+/// acknowledgements, re-publishing what is not acknowledged yet — so no
+/// event waits for traffic.
+pub fn on_tick(conn: &Connection) {
+    deliver_quietly(conn, outbox::Scope::Due);
+}
+
+fn deliver_quietly(conn: &Connection, scope: outbox::Scope) {
+    let policy = outbox::Policy::from_variables();
+    let report = redis_address().and_then(|address| match scope {
+        outbox::Scope::New => outbox::publish_new(conn, &address, policy),
+        outbox::Scope::Due => outbox::deliver_due(conn, &address, policy),
+    });
     match report {
         Ok(report) if report.error.is_none() => {}
         Ok(report) => eprintln!(
@@ -192,8 +207,3 @@ pub fn publish_quietly(conn: &Connection) {
     }
 }
 
-/// The service's cron tick: the outbox's due work (re-publishing what is
-/// not acknowledged yet), so no event waits for traffic.
-pub fn on_tick(conn: &Connection) {
-    publish_quietly(conn);
-}

@@ -221,9 +221,30 @@ pub(crate) fn rearm(conn: &Connection, event_id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Which due events a run looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only those never published: what a request just committed. Quick,
+    /// so it can follow every state change.
+    New,
+    /// Every due event whose time has come: the cron tick's and the
+    /// flush's work, acknowledgements looked up, re-publishes made.
+    Due,
+}
+
 /// Walks the due events whose time has come, oldest first (see the module
 /// doc). Call it after COMMIT, never inside a transaction.
 pub fn deliver_due(conn: &Connection, redis_address: &str, policy: Policy) -> Result<PublishReport, String> {
+    deliver(conn, redis_address, policy, Scope::Due)
+}
+
+/// Publishes the events never published yet, oldest first; the rest is
+/// left for the cron tick.
+pub fn publish_new(conn: &Connection, redis_address: &str, policy: Policy) -> Result<PublishReport, String> {
+    deliver(conn, redis_address, policy, Scope::New)
+}
+
+fn deliver(conn: &Connection, redis_address: &str, policy: Policy, scope: Scope) -> Result<PublishReport, String> {
     ensure_schema(conn)?;
     let mut report = PublishReport::default();
     let mut redis: Option<spin_sdk::redis::Connection> = None;
@@ -233,13 +254,20 @@ pub fn deliver_due(conn: &Connection, redis_address: &str, policy: Policy) -> Re
         let batch = exec(
             conn,
             "SELECT id, type, envelope, awaiting, publishes FROM outbox
-             WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?
+             WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ? AND (? OR publishes = 0)
              ORDER BY created_at, rowid LIMIT ?",
-            &[Value::Integer(now), Value::Integer(BATCH.min(MAX_PER_RUN - seen).into())],
+            &[
+                Value::Integer(now),
+                Value::Integer((scope == Scope::Due).into()),
+                Value::Integer(BATCH.min(MAX_PER_RUN - seen).into()),
+            ],
         )?;
         if batch.rows.is_empty() {
             break;
         }
+        // Marked together at the end of the batch: one write, not one per event.
+        let mut delivered: Vec<Due> = Vec::new();
+        let mut stop = None;
         for row in &batch.rows {
             seen += 1;
             let due = Due {
@@ -255,30 +283,56 @@ pub fn deliver_due(conn: &Connection, redis_address: &str, policy: Policy) -> Re
                     Err(e) => {
                         let e = format!("cannot connect to Redis at {redis_address}: {e}");
                         failed(conn, &due, &e)?;
-                        report.error = Some(e);
-                        break 'runs;
+                        stop = Some(e);
+                        break;
                     }
                 }
             }
-            let Some(connection) = &redis else { break 'runs };
+            let Some(connection) = &redis else { break };
             match step(conn, connection, &due, policy) {
                 Ok(Step::Published) => report.published += 1,
                 Ok(Step::Republished) => report.republished += 1,
-                Ok(Step::Delivered) => report.delivered += 1,
+                Ok(Step::Delivered) => delivered.push(due),
                 Ok(Step::Undeliverable) => report.undeliverable += 1,
                 Ok(Step::Taken) => {}
                 Err(StepError::Redis(e)) => {
                     eprintln!("outbox: {} {}: {e}", due.kind, due.id);
                     failed(conn, &due, &e)?;
-                    report.error = Some(e);
-                    break 'runs;
+                    stop = Some(e);
+                    break;
                 }
                 Err(StepError::Store(e)) => return Err(e),
             }
         }
+        report.delivered += delivered.len() as u32;
+        mark_delivered(conn, redis.as_ref(), &delivered)?;
+        if let Some(e) = stop {
+            report.error = Some(e);
+            break 'runs;
+        }
     }
     report.pending = pending_count(conn)?;
     Ok(report)
+}
+
+/// Every consumer has these: they are done, and their acknowledgements can go.
+fn mark_delivered(conn: &Connection, redis: Option<&spin_sdk::redis::Connection>, delivered: &[Due]) -> Result<(), String> {
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; delivered.len()].join(", ");
+    let mut params = vec![Value::Integer(now_millis())];
+    params.extend(delivered.iter().map(|d| text(&d.id)));
+    exec(conn, &format!("UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id IN ({marks})"), &params)?;
+    if let Some(redis) = redis {
+        for due in delivered {
+            // Left behind, a key expires by itself.
+            if let Err(e) = ack::forget(redis, &due.id, &due.awaiting) {
+                eprintln!("outbox: {e}");
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Due {
@@ -317,14 +371,8 @@ fn step(conn: &Connection, redis: &spin_sdk::redis::Connection, due: &Due, polic
     let store = StepError::Store;
     let now = now_millis();
     if due.publishes > 0 {
-        let acknowledged = ack::acknowledged(redis, &due.id).map_err(StepError::Redis)?;
-        let missing = ack::missing(&due.awaiting, &acknowledged);
+        let missing = ack::missing(redis, &due.id, &due.awaiting).map_err(StepError::Redis)?;
         if missing.is_empty() {
-            exec(conn, "UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id = ?", &[Value::Integer(now), text(&due.id)])
-                .map_err(store)?;
-            if let Err(e) = ack::forget(redis, &due.id) {
-                eprintln!("outbox: {e}");
-            }
             return Ok(Step::Delivered);
         }
         if due.publishes >= policy.max_publishes {

@@ -158,6 +158,32 @@ impl Embedded {
                 self.keys().0.insert(text(1), Entry::new(Stored::Bytes(args[2].clone())));
                 Ok(Value::Okay)
             }
+            // `SET key value EX seconds`: how the services acknowledge an event.
+            "SET" if args.len() == 5 && text(3).eq_ignore_ascii_case("EX") => {
+                let seconds = int(4)?;
+                if seconds <= 0 {
+                    return Err("ERR invalid expire time in 'set' command".into());
+                }
+                let at = Instant::now()
+                    .checked_add(Duration::from_secs(seconds as u64))
+                    .ok_or("ERR invalid expire time in 'set' command")?;
+                let mut entry = Entry::new(Stored::Bytes(args[2].clone()));
+                entry.expires = Some(at);
+                self.keys().0.insert(text(1), entry);
+                Ok(Value::Okay)
+            }
+            "MGET" if arity(2) => {
+                let mut keys = self.keys();
+                Ok(Value::Array(
+                    (1..args.len())
+                        .map(|i| match keys.live(&text(i)) {
+                            Some(Entry { value: Stored::Bytes(b), .. }) => bytes(b),
+                            // Redis answers nil for a key of another type.
+                            _ => Value::Nil,
+                        })
+                        .collect(),
+                ))
+            }
             "INCR" | "DECR" if args.len() == 2 => {
                 let mut keys = self.keys();
                 let entry = keys.live(&text(1));
@@ -293,6 +319,21 @@ mod tests {
         assert!(cmd(&e, &["SADD", "k", "x"]).unwrap_err().starts_with("WRONGTYPE"));
         assert_eq!(cmd(&e, &["DEL", "k", "n", "missing"]), Ok(Value::Int(2)));
         assert!(cmd(&e, &["FLUSHALL"]).is_err());
+    }
+
+    #[test]
+    fn embedded_acknowledgements_set_with_an_expiry_and_read_together() {
+        let e = Embedded::default();
+        assert_eq!(cmd(&e, &["SET", "shop.ack.evt_1.orders", "1", "EX", "60"]), Ok(Value::Okay));
+        assert_eq!(cmd(&e, &["SADD", "a-set", "x"]), Ok(Value::Int(1)));
+        assert_eq!(
+            cmd(&e, &["MGET", "shop.ack.evt_1.orders", "shop.ack.evt_1.payment", "a-set"]),
+            Ok(Value::Array(vec![bulk("1"), Value::Nil, Value::Nil]))
+        );
+        assert!(matches!(cmd(&e, &["TTL", "shop.ack.evt_1.orders"]), Ok(Value::Int(59 | 60))));
+        assert!(cmd(&e, &["SET", "k", "1", "EX", "0"]).is_err());
+        assert!(cmd(&e, &["SET", "k", "1", "EX", "soon"]).is_err());
+        assert!(cmd(&e, &["SET", "k", "1", "PX", "5"]).is_err(), "only the forms the services use");
     }
 
     #[test]
