@@ -17,6 +17,15 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::{Value, json};
 
+/// `rediss://:secret@host:6380/1` as `rediss://host:6380`: what an allowed
+/// host says of a Redis address.
+pub fn without_userinfo(address: &str) -> String {
+    let (scheme, rest) = address.split_once("://").unwrap_or(("redis", address));
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}")
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     std::env::var_os("SHOP_ROOT")
@@ -276,6 +285,14 @@ impl HostConfig {
             self.variables.push(("redis_address".into(), redis.url()));
             redis
         });
+        // The manifest's permission for that server (`redis_host`) is the
+        // address without its password, unless the test chose it.
+        let declares_host = std::fs::read_to_string(&self.manifest)
+            .is_ok_and(|text| text.lines().any(|l| l.trim_start().starts_with("redis_host ")));
+        if let (Some(address), None, true) = (self.variable_set("redis_address"), self.variable_set("redis_host"), declares_host) {
+            let host = without_userinfo(address);
+            self.variables.push(("redis_host".into(), host));
+        }
         let mut child = self.command(temp.path(), &state).spawn().expect("cannot start the runtime");
         let logs = Arc::new(Mutex::new(String::new()));
         let (serving, url) = std::sync::mpsc::channel();

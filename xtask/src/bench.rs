@@ -264,6 +264,8 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
                 "admin_token=bench",
                 "--variable",
                 &format!("redis_address={url}"),
+                "--variable",
+                &format!("redis_host={url}"),
                 "--runtime-config-file",
                 &events_config.to_string_lossy(),
             ],

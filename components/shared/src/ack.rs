@@ -38,7 +38,7 @@ fn binary(text: String) -> RedisParameter {
 /// `consumer` has `event_id` (applied, a duplicate, or given up on).
 pub fn acknowledge(redis_address: &str, event_id: &str, consumer: &str) -> Result<(), String> {
     let redis =
-        Connection::open(redis_address).map_err(|e| format!("cannot connect to Redis at {redis_address}: {e}"))?;
+        Connection::open(redis_address).map_err(|e| format!("cannot connect to Redis at {}: {e}", crate::event::redacted(redis_address)))?;
     let key = key(event_id, consumer);
     redis
         .execute("SET", &[binary(key.clone()), binary("1".into()), binary("EX".into()), RedisParameter::Int64(ACK_TTL_SECONDS)])

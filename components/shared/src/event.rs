@@ -76,6 +76,20 @@ pub fn redis_address() -> Result<String, String> {
     }
 }
 
+/// `address` fit for a log line or a stored error: a password in it
+/// (`rediss://:secret@host`, `redis://user:secret@host`) shown as `***`.
+pub fn redacted(address: &str) -> String {
+    let Some((scheme, rest)) = address.split_once("://") else { return address.to_owned() };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => address.to_owned(),
+    }
+}
+
 /// An event as it travels: SPEC §5's envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -393,5 +407,13 @@ mod tests {
                    "payment_authorization_id": "auth_1",
                    "shortages": [{"sku": "MUG-005", "requested": 9, "available": 5}]})
         );
+    }
+
+    #[test]
+    fn addresses_lose_their_password_in_messages() {
+        assert_eq!(redacted("rediss://:s3cret@cache.example:6380"), "rediss://:***@cache.example:6380");
+        assert_eq!(redacted("redis://app:s3cret@10.0.0.1:6379/2"), "redis://app:***@10.0.0.1:6379/2");
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("not an address"), "not an address");
     }
 }

@@ -281,7 +281,7 @@ fn deliver(conn: &Connection, redis_address: &str, policy: Policy, scope: Scope)
                 match spin_sdk::redis::Connection::open(redis_address) {
                     Ok(opened) => redis = Some(opened),
                     Err(e) => {
-                        let e = format!("cannot connect to Redis at {redis_address}: {e}");
+                        let e = format!("cannot connect to Redis at {}: {e}", crate::event::redacted(redis_address));
                         failed(conn, &due, &e)?;
                         stop = Some(e);
                         break;
