@@ -428,14 +428,17 @@ fn client(base: &RwLock<String>, stop: &AtomicBool, email: &str, name: &str, rng
 
 // ---- the census: what every service holds, and what must hold ---------------
 
-/// Reads a service's SQLite file in the state directory (read-only; the
-/// runtime keeps writing it). A file not there yet reads as no rows.
+/// Reads a service's SQLite file in the state directory (SELECTs only; the
+/// runtime keeps writing it). A file not there yet reads as no rows. Opened
+/// read-write all the same: after a SIGKILL, Spin's files (rollback journal)
+/// may need their hot journal rolled back first, which a read-only
+/// connection refuses ("attempt to write a readonly database").
 fn rows(stores: &Path, label: &str, sql: &str) -> Result<Vec<Vec<rusqlite::types::Value>>, String> {
     let path = stores.join(format!("{label}.db"));
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| format!("{label}.db: {e}"))?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let mut statement = match conn.prepare(sql) {
@@ -575,6 +578,15 @@ impl Census {
             let payment = self.payments.get(payment_id);
             let mails = |kind: &str| self.mails.get(&(id.to_string(), kind.to_string())).copied().unwrap_or(0);
             if !FINAL.contains(&status) {
+                // KNOWN: an order can stay `placed` for good with its checkout
+                // `completed`: when the saga's last step, publish_order_placed,
+                // fails to write checkout's outbox (seen under this load:
+                // "checkout_unavailable the checkout journal failed while
+                // writing the outbox", SQLite busy), the saga goes forward
+                // anyway (after create_order nothing is compensated) and
+                // completes without the event; nothing runs that step again,
+                // so the order, its reservation and its authorization wait
+                // forever. The stuck report shows the failed step.
                 problems.push(format!("order {id} is {status} (checkout {})", order["checkout_id"]));
                 continue;
             }
@@ -768,15 +780,25 @@ fn humanize(d: Duration) -> String {
 /// them (sent or not), and each consumer's inbox.
 fn stuck_report(shop: &Shop, stuck: &[&Value]) -> String {
     let stores = shop.stores();
-    let mut report = String::new();
+    let mut report = format!("(times in Unix ms; now {})\n", now_millis());
     for order in stuck.iter().take(5) {
         let checkout = order["checkout_id"].as_str().unwrap_or_default();
         report.push_str(&format!("order {} ({}), checkout {checkout}:\n", order["id"], order["status"]));
         let journal = rows(&stores, "checkout", &format!("SELECT status FROM checkouts WHERE id = '{checkout}'"));
         report.push_str(&format!("  checkout journal: {:?}\n", journal.map(|r| r.iter().map(|r| text(&r[0])).collect::<Vec<_>>())));
+        let failed = rows(&stores, "checkout", &format!("SELECT step, error FROM steps WHERE checkout_id = '{checkout}' AND outcome <> 'ok'"));
+        for step in failed.unwrap_or_default() {
+            report.push_str(&format!("  step {}: {}\n", text(&step[0]), text(&step[1])));
+        }
         for label in ["checkout", "fulfillment", "payment", "orders"] {
-            let sql = format!("SELECT id, type, sent_at, attempts, last_error FROM outbox WHERE correlation_id = '{checkout}'");
-            for row in rows(&stores, label, &sql).unwrap_or_default() {
+            // The outbox's columns of the acknowledging version, or the first one's.
+            let acknowledging = format!(
+                "SELECT id, type, sent_at, attempts, last_error, publishes, next_attempt_at, delivered_at, dead_at, awaiting
+                 FROM outbox WHERE correlation_id = '{checkout}'"
+            );
+            let first = format!("SELECT id, type, sent_at, attempts, last_error FROM outbox WHERE correlation_id = '{checkout}'");
+            let found = rows(&stores, label, &acknowledging).or_else(|_| rows(&stores, label, &first));
+            for row in found.unwrap_or_default() {
                 let id = text(&row[0]);
                 let applied: Vec<String> = ["fulfillment", "payment", "orders", "inventory", "notifications"]
                     .iter()
@@ -785,12 +807,18 @@ fn stuck_report(shop: &Shop, stuck: &[&Value]) -> String {
                     })
                     .map(|c| c.to_string())
                     .collect();
+                let later: Vec<String> = ["publishes", "next_attempt_at", "delivered_at", "dead_at", "awaiting"]
+                    .iter()
+                    .zip(row.iter().skip(5))
+                    .map(|(name, v)| format!("{name} {}", text(v)))
+                    .collect();
                 report.push_str(&format!(
-                    "  {label} outbox: {id} {} sent_at {} attempts {} last_error {:?}; applied by {applied:?}\n",
+                    "  {label} outbox: {id} {} sent_at {} attempts {} last_error {:?} {}; applied by {applied:?}\n",
                     text(&row[1]),
                     text(&row[2]),
                     text(&row[3]),
-                    text(&row[4])
+                    text(&row[4]),
+                    later.join(" ")
                 ));
             }
         }
