@@ -106,11 +106,90 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
         let (n, rate, p50, p99, failures) = checkout_latency(&shop.base, &sku, clients, seconds)?;
         println!("{clients:>8} {n:>10} {rate:>10.1} {:>10} {:>10} {failures:>9}", format!("{:.2}ms", p50.as_secs_f64() * 1000.0), format!("{:.2}ms", p99.as_secs_f64() * 1000.0));
     }
+    delivery_cost(&shop.base)?;
     println!("shop-host resident memory after the runs: {} (shop), {} (hello)", shop.rss(), hello.rss());
     hello.stop();
+    if let Some(baseline) = std::env::var_os("SHOP_BENCH_BASELINE").filter(|v| !v.is_empty()) {
+        compare_checkout(host_bin, &mut shop, Path::new(&baseline), &sku, seconds, &work)?;
+    }
     shop.stop();
     events_latency(host_bin, root, &work)?;
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// What at-least-once delivery cost during the checkout runs: publishes
+/// and re-publishes over every service's outbox, once the first look for
+/// acknowledgements (5 s after a publish) has passed for the last events.
+fn delivery_cost(base: &str) -> Result {
+    std::thread::sleep(Duration::from_secs(8));
+    let r = call(base, "GET", "/api/admin/events", &[("authorization", "Bearer bench")], None)?;
+    if r.status != 200 {
+        return Err(format!("GET /api/admin/events: {}", r.summary()));
+    }
+    // xtask stays std-only: the numbers after `"key":`, in the order they come
+    // (serde_json writes keys sorted, so the totals precede "services").
+    let body = String::from_utf8_lossy(&r.body);
+    let numbers = |key: &str| -> Vec<u64> {
+        let pattern = format!("\"{key}\":");
+        body.match_indices(&pattern)
+            .filter_map(|(i, _)| {
+                let rest = &body[i + pattern.len()..];
+                rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().ok()
+            })
+            .collect()
+    };
+    let republishes = numbers("republishes").first().copied().unwrap_or(0);
+    let due = numbers("due").first().copied().unwrap_or(0);
+    let publishes: u64 = numbers("publishes").iter().sum();
+    let first = publishes.saturating_sub(republishes).max(1);
+    println!(
+        "events: {first} published, {republishes} re-published ({:.1} per 1000), {due} still due 8 s after the last checkout",
+        republishes as f64 * 1000.0 / first as f64
+    );
+    Ok(())
+}
+
+/// `SHOP_BENCH_BASELINE=<another checkout of the shop, its components
+/// built>`: the checkout measured on that tree's spin.toml and `.wasm`
+/// files with the same host, in turns with this tree's, so that a change
+/// is judged against a baseline of the same run on the same noisy machine.
+fn compare_checkout(host_bin: &Path, shop: &mut Host, baseline_root: &Path, sku: &str, seconds: u32, work: &Path) -> Result {
+    let config = crate::runtime_config_in(&work.join("baseline-state"))?;
+    let mut baseline = Host::start(
+        host_bin,
+        &baseline_root.join("spin.toml"),
+        &work.join("baseline-state"),
+        &["--variable", "admin_token=bench", "--runtime-config-file", &config.to_string_lossy()],
+    )?;
+    let stock = call(&baseline.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
+    if stock.status >= 300 {
+        return Err(format!("cannot stock {sku} in the baseline: {}", stock.summary()));
+    }
+    println!();
+    println!("POST /api/checkout, this tree against {} (same host, in turns)", baseline_root.display());
+    println!("{:>8} {:>6} {:>12} {:>12} {:>8} {:>9}", "clients", "round", "this tree/s", "baseline/s", "ratio", "failures");
+    for clients in [1, 16] {
+        let (mut ours, mut theirs) = (0.0, 0.0);
+        for round in 1..=4 {
+            // Who goes first alternates, so a machine getting busier or
+            // quieter during the run favours neither.
+            let (a, b) = if round % 2 == 1 {
+                let a = checkout_latency(&shop.base, sku, clients, seconds)?;
+                (a, checkout_latency(&baseline.base, sku, clients, seconds)?)
+            } else {
+                let b = checkout_latency(&baseline.base, sku, clients, seconds)?;
+                (checkout_latency(&shop.base, sku, clients, seconds)?, b)
+            };
+            let (a_failures, b_failures) = (a.4, b.4);
+            let (a, b) = (a.1, b.1);
+            println!("{clients:>8} {round:>6} {a:>12.1} {b:>12.1} {:>7.2}x {:>9}", a / b, format!("{a_failures}/{b_failures}"));
+            ours += a;
+            theirs += b;
+        }
+        println!("{clients:>8} {:>6} {:>12.1} {:>12.1} {:>7.2}x", "all", ours / 4.0, theirs / 4.0, ours / theirs);
+    }
+    baseline.stop();
     Ok(())
 }
 
@@ -363,6 +442,10 @@ fn first_sku(base: &str) -> Result<String> {
 /// Latency of `POST /api/checkout` (the whole saga through eight imported
 /// services) with `clients` clients each checking out carts back to back.
 fn checkout_latency(base: &str, sku: &str, clients: usize, seconds: u32) -> Result<(usize, f64, Duration, Duration, usize)> {
+    // Every run its own carts (and so idempotency keys): a key seen before
+    // would replay its stored answer instead of checking out.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds as u64);
     let workers: Vec<_> = (0..clients)
@@ -375,7 +458,7 @@ fn checkout_latency(base: &str, sku: &str, clients: usize, seconds: u32) -> Resu
                 let mut n = 0;
                 while Instant::now() < until {
                     n += 1;
-                    let cart = format!("bench-{clients}-{client}-{n}");
+                    let cart = format!("bench-{run}-{clients}-{client}-{n}");
                     let item = format!("{{\"sku\":\"{sku}\",\"quantity\":1}}");
                     if call(&base, "POST", &format!("/api/carts/{cart}/items"), &[("content-type", "application/json")], Some(&item)).is_err() {
                         failures += 1;

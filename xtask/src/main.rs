@@ -4,7 +4,7 @@
 //! seconds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
 mod conformance;
@@ -217,7 +217,18 @@ fn spin_bin() -> Option<PathBuf> {
 fn test(extra: &[String]) -> Result {
     ensure_test_servers()?;
     match spin_bin() {
-        Some(spin) => eprintln!("xtask: the end-to-end suites run on shop-host and on real Spin ({})", spin.display()),
+        Some(spin) => {
+            // spin.toml's timers are `[[trigger.cron]]`: Spin runs them with a plugin.
+            let plugins = Command::new(&spin).args(["plugins", "list", "--installed"]).stdin(Stdio::null()).output();
+            let has_cron = plugins.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("trigger-cron"));
+            if !has_cron {
+                return Err(format!(
+                    "{} has no trigger-cron plugin, which spin.toml's [[trigger.cron]] need: install it with `spin plugins install trigger-cron` (or set SPIN_BIN to a Spin that has it)",
+                    spin.display()
+                ));
+            }
+            eprintln!("xtask: the end-to-end suites run on shop-host and on real Spin ({}, with trigger-cron)", spin.display())
+        }
         None => eprintln!(
             "xtask: no Spin found (SPIN_BIN, `spin` on PATH, ../shared/tools/spin): the suites' Spin half is skipped"
         ),
