@@ -579,14 +579,15 @@ impl Census {
             let mails = |kind: &str| self.mails.get(&(id.to_string(), kind.to_string())).copied().unwrap_or(0);
             if !FINAL.contains(&status) {
                 // KNOWN: an order can stay `placed` for good with its checkout
-                // `completed`: when the saga's last step, publish_order_placed,
-                // fails to write checkout's outbox (seen under this load:
-                // "checkout_unavailable the checkout journal failed while
-                // writing the outbox", SQLite busy), the saga goes forward
-                // anyway (after create_order nothing is compensated) and
-                // completes without the event; nothing runs that step again,
-                // so the order, its reservation and its authorization wait
-                // forever. The stuck report shows the failed step.
+                // `completed`. The first checkouts on a fresh database race
+                // in shop_shared::outbox::ensure_schema (not in a
+                // transaction): both create the first version's table, both
+                // ALTER it, and the second fails ("duplicate column name:
+                // awaiting"). Its publish_order_placed step fails, and the
+                // saga, which never compensates after create_order, completes
+                // without the event; nothing runs that step again, so the
+                // order, its reservation and its authorization wait forever.
+                // The stuck report shows the failed step.
                 problems.push(format!("order {id} is {status} (checkout {})", order["checkout_id"]));
                 continue;
             }
@@ -741,6 +742,15 @@ fn settles(shop: &Shop, emails: &[String], initial: &BTreeMap<String, i64>, test
         if problems.is_empty() { "held" } else { "still did not hold" },
     );
     eprintln!("delivery: {test}: {}", census.summary());
+    if let Some(host) = &shop.host {
+        let logs = host.logs();
+        eprintln!(
+            "delivery: {test}: host log since its last start: {} runs refused at the instance limit, {} 'database is locked', {} cron ticks failed",
+            logs.matches("maximum concurrent limit").count(),
+            logs.matches("database is locked").count(),
+            logs.lines().filter(|l| l.contains("CRON ") && l.contains(" failed ")).count(),
+        );
+    }
     if !problems.is_empty() {
         keep_for_diagnosis(shop, test);
         let stuck = census.stuck();
@@ -856,6 +866,16 @@ fn killed_under_load(shop: &mut Shop, test: &str) {
     }
     let since = (Instant::now(), now_millis());
     let (emails, tally) = tally.unwrap();
+    // KNOWN: on shop-host's embedded broker, at about 1000 orders in the
+    // load, this can fail to settle: the broker's acknowledgements die with
+    // each kill, so after the last restart every event still in flight is
+    // re-published at once; the Redis trigger starts an instance per
+    // message with no limit (the pool's 1000 is hit: "maximum concurrent
+    // limit of 1000 for component instances reached"), consumers wait on
+    // SQLite's write lock until they fail ("database is locked", no ack, so
+    // published again), and the cron ticks run past the 30 s request
+    // timeout ("wasm trap: interrupt") while new ones start every 2 s.
+    // Seen once in two runs (969 orders): 12 orders stuck 204 s after.
     eprintln!(
         "delivery: {test}: {KILLS} kills after {delays:?} ms, {} of load; {} checkouts sent, {} placed, {} unanswered, refused {:?}",
         humanize(load_started.elapsed()),
