@@ -578,16 +578,11 @@ impl Census {
             let payment = self.payments.get(payment_id);
             let mails = |kind: &str| self.mails.get(&(id.to_string(), kind.to_string())).copied().unwrap_or(0);
             if !FINAL.contains(&status) {
-                // KNOWN: an order can stay `placed` for good with its checkout
-                // `completed`. The first checkouts on a fresh database race
-                // in shop_shared::outbox::ensure_schema (not in a
-                // transaction): both create the first version's table, both
-                // ALTER it, and the second fails ("duplicate column name:
-                // awaiting"). Its publish_order_placed step fails, and the
-                // saga, which never compensates after create_order, completes
-                // without the event; nothing runs that step again, so the
-                // order, its reservation and its authorization wait forever.
-                // The stuck report shows the failed step.
+                // Once seen: the first checkouts on a fresh database raced in
+                // the outbox's schema set-up, publish_order_placed failed and
+                // the checkout completed without its event. The set-up now
+                // creates the table whole, and a checkout never completes
+                // while that step failed (recovery runs it again).
                 problems.push(format!("order {id} is {status} (checkout {})", order["checkout_id"]));
                 continue;
             }
@@ -870,16 +865,11 @@ fn killed_under_load(shop: &mut Shop, test: &str) {
     }
     let since = (Instant::now(), now_millis());
     let (emails, tally) = tally.unwrap();
-    // KNOWN: on shop-host's embedded broker, at about 1000 orders in the
-    // load, this can fail to settle: the broker's acknowledgements die with
-    // each kill, so after the last restart every event still in flight is
-    // re-published at once; the Redis trigger starts an instance per
-    // message with no limit (the pool's 1000 is hit: "maximum concurrent
-    // limit of 1000 for component instances reached"), consumers wait on
-    // SQLite's write lock until they fail ("database is locked", no ack, so
-    // published again), and the cron ticks run past the 30 s request
-    // timeout ("wasm trap: interrupt") while new ones start every 2 s.
-    // Seen once in two runs (969 orders): 12 orders stuck 204 s after.
+    // At about 1000 orders on the embedded broker (whose acknowledgements
+    // die with each kill) the backlog re-published after the last restart
+    // once filled every instance slot and never settled; re-publishes are
+    // now paced per tick and each Redis trigger handles a bounded number of
+    // messages at once.
     eprintln!(
         "delivery: {test}: {KILLS} kills after {delays:?} ms, {} of load; {} checkouts sent, {} placed, {} unanswered, refused {:?}",
         humanize(load_started.elapsed()),
@@ -1224,7 +1214,7 @@ fn the_first_checkouts_of_a_fresh_shop_all_at_once_all_go_all_the_way(rt: Runtim
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(answers.iter().all(|(status, _)| *status == 201), "{test}: {answers:?}");
-        // KNOWN: see "an order can stay `placed` for good" in Census::problems.
+        // What once failed here: see Census::problems on the schema race.
         settles_within(Duration::from_secs(60), &shop, &emails, &initial, &test, (Instant::now(), now_millis()));
     }
 }

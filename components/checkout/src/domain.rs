@@ -372,6 +372,10 @@ pub enum Next {
     Resolve(Step),
     Compensate(Step),
     Finish(Final),
+    /// The order exists but its `order.placed` is not stored: the checkout
+    /// stays unfinished, for recovery to store it (a completed checkout
+    /// without its event would be an order nobody ships).
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,7 +388,9 @@ pub enum Final {
 ///
 /// - A step whose end was not journaled is resolved first.
 /// - Once `create_order` succeeded, only forward: the remaining steps run
-///   whatever their outcome, then the checkout is completed.
+///   whatever their outcome, then the checkout is completed — except that
+///   it is never completed while `publish_order_placed` failed: recovery
+///   runs that step again ([`Next::Wait`] until then).
 /// - Once a step failed (or recovery found the checkout unfinished before the
 ///   order), every state-changing step that succeeded, or failed with an
 ///   uncertain effect, is compensated, newest first; then the checkout failed.
@@ -398,6 +404,12 @@ pub fn next(plan: &[Step], journal: &[StepRecord], mode: Mode) -> Next {
     let order_placed = record(Step::CreateOrder).is_some_and(|r| r.outcome == Outcome::Ok);
     let first_unrun = plan.iter().copied().find(|step| record(*step).is_none());
     if order_placed {
+        if journal.iter().any(|r| r.step == Step::PublishOrderPlaced && r.outcome == Outcome::Failed) {
+            return match mode {
+                Mode::Recover => Next::Run(Step::PublishOrderPlaced),
+                Mode::Live => Next::Wait,
+            };
+        }
         return match first_unrun {
             Some(step) => Next::Run(step),
             None => Next::Finish(Final::Completed),
@@ -756,6 +768,24 @@ mod tests {
             .map(|s| rec(*s, Outcome::Ok))
             .collect();
         assert_eq!(next(&plan, &journal, Mode::Recover), Next::Run(Step::EmptyCart));
+    }
+
+    #[test]
+    fn a_checkout_whose_order_placed_failed_waits_and_recovery_stores_it_again() {
+        let plan = plan(true);
+        let mut journal: Vec<StepRecord> = plan
+            .iter()
+            .take_while(|s| **s != Step::PublishOrderPlaced)
+            .map(|s| rec(*s, Outcome::Ok))
+            .collect();
+        journal.push(rec(Step::PublishOrderPlaced, Outcome::Failed));
+        assert_eq!(next(&plan, &journal, Mode::Live), Next::Wait);
+        assert_eq!(next(&plan, &journal, Mode::Recover), Next::Run(Step::PublishOrderPlaced));
+        journal.last_mut().unwrap().outcome = Outcome::Ok;
+        assert_eq!(next(&plan, &journal, Mode::Recover), Next::Finish(Final::Completed));
+        // A failed empty_cart does not hold the order back.
+        journal[plan.iter().position(|s| *s == Step::EmptyCart).unwrap()].outcome = Outcome::Failed;
+        assert_eq!(next(&plan, &journal, Mode::Live), Next::Finish(Final::Completed));
     }
 
     #[test]

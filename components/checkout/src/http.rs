@@ -218,6 +218,7 @@ pub fn recover_stale(store: &CheckoutStore, services: &impl Services, limit: u32
         let saga = Saga::resume(services, &mut journal, &settings, &id, row.request, row.state, records);
         let status = match saga.run() {
             Ok(Conclusion::Finished(status, _)) => status.as_str(),
+            Ok(Conclusion::Pending(answer)) if answer.status == 201 => Status::Running.as_str(),
             Ok(Conclusion::Pending(_)) => Status::Compensating.as_str(),
             Err(error) => {
                 eprintln!("recovering checkout {id}: {error}");

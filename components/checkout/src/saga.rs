@@ -124,8 +124,9 @@ impl Pause {
 pub enum Conclusion {
     /// Final: the answer is stored and every replay gets it.
     Finished(Status, StoredError),
-    /// A compensation could not be done now; this is the answer for the
-    /// client, and recovery will finish the compensation.
+    /// A compensation could not be done now, or the order's event could not
+    /// be stored: this is the answer for the client (a failure, or the
+    /// placed order), and recovery will finish the checkout.
     Pending(StoredError),
 }
 
@@ -200,9 +201,17 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
 
     /// Runs the saga until it is finished or must wait for recovery.
     pub fn run(mut self) -> Result<Conclusion, ApiError> {
+        // A step is run once per run: one that must be run again (a failed
+        // publish_order_placed) waits for the next recovery.
+        let mut ran = Vec::new();
         loop {
             match next(&self.plan, &self.records, self.mode) {
-                Next::Run(step) => self.run_step(step)?,
+                Next::Run(step) if ran.contains(&step) => return Ok(self.wait()),
+                Next::Run(step) => {
+                    ran.push(step);
+                    self.run_step(step)?
+                }
+                Next::Wait => return Ok(self.wait()),
                 Next::Resolve(step) => self.resolve(step)?,
                 Next::Compensate(step) => {
                     if let Err(error) = self.compensate(step) {
@@ -223,6 +232,13 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
                 }
             }
         }
+    }
+
+    /// The order exists but its event is not stored yet: the client hears
+    /// of the order, and the checkout stays unfinished for recovery.
+    fn wait(&self) -> Conclusion {
+        eprintln!("checkout {}: order.placed is not stored yet; recovery will store it", self.checkout_id);
+        Conclusion::Pending(StoredError { status: 201, body: self.placed_body().to_string() })
     }
 
     fn order_placed(&self) -> bool {

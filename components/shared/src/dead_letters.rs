@@ -52,15 +52,29 @@ pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
         let exists = !columns.rows.is_empty();
         let has_origin = columns.rows.iter().any(|row| row.get::<&str>(0) == Some("origin"));
         if exists && !has_origin {
-            exec(conn, "ALTER TABLE dead_letters RENAME TO dead_letters_v1", &[])?;
-            exec(conn, TABLE, &[])?;
-            exec(
-                conn,
-                "INSERT INTO dead_letters (id, origin, event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at)
-                 SELECT id, 'inbox', event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at FROM dead_letters_v1",
-                &[],
-            )?;
-            exec(conn, "DROP TABLE dead_letters_v1", &[])?;
+            // The rebuild holds the write lock, and looks again under it: a
+            // second instance upgrading at the same moment finds it done.
+            let began = exec(conn, "BEGIN IMMEDIATE", &[]).is_ok();
+            let rebuilt = (|| {
+                let columns = exec(conn, "SELECT name FROM pragma_table_info('dead_letters')", &[])?;
+                if columns.rows.iter().any(|row| row.get::<&str>(0) == Some("origin")) {
+                    return Ok(());
+                }
+                exec(conn, "ALTER TABLE dead_letters RENAME TO dead_letters_v1", &[])?;
+                exec(conn, TABLE, &[])?;
+                exec(
+                    conn,
+                    "INSERT INTO dead_letters (id, origin, event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at)
+                     SELECT id, 'inbox', event_id, type, envelope, error, attempts, status, created_at, updated_at, replayed_at FROM dead_letters_v1",
+                    &[],
+                )?;
+                exec(conn, "DROP TABLE dead_letters_v1", &[])?;
+                Ok::<_, String>(())
+            })();
+            if began {
+                exec(conn, if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[])?;
+            }
+            rebuilt?;
         } else {
             exec(conn, TABLE, &[])?;
         }

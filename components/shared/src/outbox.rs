@@ -50,6 +50,10 @@ const BATCH: u32 = 100;
 /// At most this many events per run, so one request's work stays bounded;
 /// the rest go with the next run.
 pub const MAX_PER_RUN: u32 = 1000;
+/// At most this many re-publishes per run: after a restart that lost the
+/// acknowledgements, the backlog goes out a tick at a time instead of all at
+/// once into consumers that would refuse most of it (instance limits).
+pub const MAX_REPUBLISHES_PER_RUN: u32 = 100;
 
 /// How patiently events are re-published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +109,11 @@ impl Policy {
 /// date: the first version's rows that were sent count as delivered (they
 /// predate acknowledgements; re-publishing history would only make noise),
 /// those never sent are due.
+///
+/// Instances of a service may set a fresh database up at the same moment:
+/// a new table is created whole in one statement, and the upgrade of an old
+/// one takes each column only if it is missing and lets a second instance
+/// that added it first win ("duplicate column").
 pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
     crate::db::ensure_schema(conn, "outbox_schema", "2", &[], &crate::db::as_text, |conn| {
         exec(
@@ -117,31 +126,48 @@ pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
                 created_at INTEGER NOT NULL,
                 sent_at INTEGER,
                 attempts INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT
+                last_error TEXT,
+                awaiting TEXT NOT NULL DEFAULT '',
+                publishes INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL DEFAULT 0,
+                delivered_at INTEGER,
+                dead_at INTEGER
             )",
             &[],
         )?;
         let columns = exec(conn, "SELECT name FROM pragma_table_info('outbox')", &[])?;
         let has = |name: &str| columns.rows.iter().any(|row| row.get::<&str>(0) == Some(name));
+        let add = |column: &str| match exec(conn, &format!("ALTER TABLE outbox ADD COLUMN {column}"), &[]) {
+            Err(e) if e.contains("duplicate column") => Ok(()),
+            other => other.map(|_| ()),
+        };
         if !has("sent_at") {
-            exec(conn, "ALTER TABLE outbox ADD COLUMN sent_at INTEGER", &[])?;
+            add("sent_at INTEGER")?;
             if has("published_at") {
-                exec(conn, "UPDATE outbox SET sent_at = published_at WHERE published_at IS NOT NULL", &[])?;
+                exec(conn, "UPDATE outbox SET sent_at = published_at WHERE published_at IS NOT NULL AND sent_at IS NULL", &[])?;
             }
         }
-        if !has("attempts") {
-            exec(conn, "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0", &[])?;
-        }
-        if !has("last_error") {
-            exec(conn, "ALTER TABLE outbox ADD COLUMN last_error TEXT", &[])?;
+        for (name, column) in [
+            ("attempts", "attempts INTEGER NOT NULL DEFAULT 0"),
+            ("last_error", "last_error TEXT"),
+            ("publishes", "publishes INTEGER NOT NULL DEFAULT 0"),
+            ("next_attempt_at", "next_attempt_at INTEGER NOT NULL DEFAULT 0"),
+            ("delivered_at", "delivered_at INTEGER"),
+            ("dead_at", "dead_at INTEGER"),
+        ] {
+            if !has(name) {
+                add(column)?;
+            }
         }
         if !has("awaiting") {
-            exec(conn, "ALTER TABLE outbox ADD COLUMN awaiting TEXT NOT NULL DEFAULT ''", &[])?;
-            exec(conn, "ALTER TABLE outbox ADD COLUMN publishes INTEGER NOT NULL DEFAULT 0", &[])?;
-            exec(conn, "ALTER TABLE outbox ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0", &[])?;
-            exec(conn, "ALTER TABLE outbox ADD COLUMN delivered_at INTEGER", &[])?;
-            exec(conn, "ALTER TABLE outbox ADD COLUMN dead_at INTEGER", &[])?;
-            exec(conn, "UPDATE outbox SET delivered_at = sent_at, publishes = 1 WHERE sent_at IS NOT NULL", &[])?;
+            add("awaiting TEXT NOT NULL DEFAULT ''")?;
+            // Only the first version's rows: they have no consumers listed.
+            exec(
+                conn,
+                "UPDATE outbox SET delivered_at = sent_at, publishes = 1
+                 WHERE sent_at IS NOT NULL AND awaiting = '' AND publishes = 0",
+                &[],
+            )?;
         }
         exec(conn, "DROP INDEX IF EXISTS outbox_pending", &[])?;
         exec(
@@ -289,7 +315,9 @@ fn deliver(conn: &Connection, redis_address: &str, policy: Policy, scope: Scope)
                 }
             }
             let Some(connection) = &redis else { break };
-            match step(conn, connection, &due, policy) {
+            let may_republish = report.republished < MAX_REPUBLISHES_PER_RUN;
+            match step(conn, connection, &due, policy, may_republish) {
+                Ok(Step::Deferred) => break,
                 Ok(Step::Published) => report.published += 1,
                 Ok(Step::Republished) => report.republished += 1,
                 Ok(Step::Delivered) => delivered.push(due),
@@ -309,6 +337,9 @@ fn deliver(conn: &Connection, redis_address: &str, policy: Policy, scope: Scope)
         if let Some(e) = stop {
             report.error = Some(e);
             break 'runs;
+        }
+        if report.republished >= MAX_REPUBLISHES_PER_RUN {
+            break 'runs; // the rest next run
         }
     }
     report.pending = pending_count(conn)?;
@@ -350,6 +381,8 @@ enum Step {
     Undeliverable,
     /// Another run claimed it first.
     Taken,
+    /// It must be published again, and this run has re-published enough.
+    Deferred,
 }
 
 enum StepError {
@@ -367,7 +400,7 @@ fn awaiting(kind: &str, stored: &str) -> Vec<String> {
     }
 }
 
-fn step(conn: &Connection, redis: &spin_sdk::redis::Connection, due: &Due, policy: Policy) -> Result<Step, StepError> {
+fn step(conn: &Connection, redis: &spin_sdk::redis::Connection, due: &Due, policy: Policy, may_republish: bool) -> Result<Step, StepError> {
     let store = StepError::Store;
     let now = now_millis();
     if due.publishes > 0 {
@@ -387,6 +420,9 @@ fn step(conn: &Connection, redis: &spin_sdk::redis::Connection, due: &Due, polic
             dead_letters::ensure_schema(conn).map_err(store)?;
             dead_letters::record_undelivered(conn, &due.id, &due.kind, &due.envelope, &error, due.publishes).map_err(store)?;
             return Ok(Step::Undeliverable);
+        }
+        if !may_republish {
+            return Ok(Step::Deferred);
         }
         eprintln!("outbox: {} {} not yet acknowledged by {}; publishing it again", due.kind, due.id, missing.join(", "));
     }

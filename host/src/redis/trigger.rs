@@ -1,9 +1,11 @@
 //! The Redis trigger: every message published on a trigger's channel is
 //! handed to a fresh instance of its component (`handle-message`), each in a
-//! task of its own so a slow message does not hold up the next.
+//! task of its own so a slow message does not hold up the next, up to
+//! [`MAX_DELIVERIES_IN_FLIGHT`] per trigger; more wait their turn.
 //!
 //! A message whose handler fails is logged and dropped, as Spin does:
-//! pub/sub has no redelivery, so the services keep their own dead letters.
+//! pub/sub has no redelivery; the producers publish again what their
+//! consumers do not acknowledge (docs/events.md).
 //!
 //! Each real server is contacted once before subscribing. One that refuses
 //! (a wrong password, a certificate that does not verify) stops the app, as
@@ -16,6 +18,9 @@ use std::time::Instant;
 
 use super::broker::Broker;
 use crate::app::App;
+
+/// Messages of one trigger handled at once; the rest wait their turn.
+const MAX_DELIVERIES_IN_FLIGHT: usize = 32;
 
 /// Subscribes every Redis trigger of the app (the subscriptions then run
 /// for as long as the process); fails if a server refuses the connection.
@@ -44,12 +49,20 @@ pub fn start(app: &Arc<App>) -> anyhow::Result<()> {
     for (broker, channel, component) in brokers {
         let mut messages = broker.subscribe(&channel);
         let app = app.clone();
+        // A burst (a backlog re-published after a restart) waits here, in
+        // order, rather than taking every instance slot of the host and
+        // being refused at the limit.
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES_IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(message) = messages.recv().await {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
                 let app = app.clone();
                 let channel = channel.clone();
                 let component = component.clone();
-                tokio::spawn(async move { app.deliver(&component, &channel, message).await });
+                tokio::spawn(async move {
+                    app.deliver(&component, &channel, message).await;
+                    drop(permit);
+                });
             }
         });
     }
