@@ -3,6 +3,8 @@
 //! load-time refusals, and limits that fail one request, not the host.
 //! Driven through the probe component (tests/fixtures/probe).
 
+use std::time::{Duration, Instant};
+
 use shop_tests::*;
 
 /// Several triggers onto the probe; `ID` tells which one answered.
@@ -269,9 +271,87 @@ fn a_misbehaving_component_fails_only_its_own_request() {
     assert_eq!(r.error_code(), "timeout");
     let r = h.get("/exact?do=alloc");
     assert_eq!(r.status, 500);
-    assert_eq!(r.error_code(), "component_failed");
+    assert_eq!(r.error_code(), "memory_limit_exceeded");
+    assert!(app.host.logged("component `exact` exceeded its memory limit of 64 MiB"), "{}", app.host.logs());
     // Still serving.
     assert_eq!(answered_by(h, "/exact")["id"], "exact");
+}
+
+/// Two components of one file: `tight` with its own limits in its
+/// `tool.shop-host` table, `roomy` with the host's defaults.
+const LIMITED: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "limits"
+[[trigger.http]]
+route = "/tight"
+component = "tight"
+[[trigger.http]]
+route = "/roomy"
+component = "roomy"
+[component.tight]
+source = "{probe}"
+[component.tight.tool.shop-host]
+max_instance_memory_mib = 16
+request_timeout_secs = 1
+max_concurrent_instances = 1
+[component.roomy]
+source = "{probe}"
+"#;
+
+#[test]
+fn a_components_own_limits_fail_only_its_own_requests() {
+    let dir = TempDir::new("limits");
+    let host = HostConfig::manifest(write_manifest(dir.path(), LIMITED)).start();
+    // Memory: 32 MiB is over tight's 16 and within roomy's default 128.
+    let r = host.get("/tight?do=alloc&mib=32");
+    assert_eq!((r.status, r.error_code().as_str()), (500, "memory_limit_exceeded"), "{}", r.text);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("16 MiB"), "{}", r.text);
+    assert!(host.logged("component `tight` exceeded its memory limit of 16 MiB (max_instance_memory_mib)"), "{}", host.logs());
+    let r = host.get("/roomy?do=alloc&mib=32");
+    assert_eq!((r.status, r.json()["allocated_mib"].as_u64()), (200, Some(32)), "{}", r.text);
+    assert_eq!(host.get("/tight?do=alloc&mib=4").status, 200, "within its limit it works");
+
+    // Time and concurrency: a loop holds tight's one instance until its 1 s
+    // runs out; meanwhile tight turns a second request away, roomy answers.
+    let address = host.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let looping = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(stream, "GET /tight?do=loop HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let status: u16 = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, started.elapsed())
+    });
+    let busy = eventually(Duration::from_secs(5), || {
+        let r = host.get("/tight");
+        (r.status == 503).then_some(r)
+    })
+    .expect("tight never reported being at its instance limit");
+    assert_eq!(busy.error_code(), "overloaded", "{}", busy.text);
+    assert!(busy.json()["error"]["message"].as_str().unwrap().contains("limit of 1 concurrent instances"), "{}", busy.text);
+    assert_eq!(host.get("/roomy").status, 200);
+    let (status, took) = looping.join().unwrap();
+    assert_eq!(status, 504);
+    assert!(took < Duration::from_secs(5), "tight's own 1 s limit, not the host's 30 s: {took:?}");
+    assert!(host.logged("component `tight` exceeded its time limit of 1 s (request_timeout_secs)"), "{}", host.logs());
+    assert!(host.logged("is at its limit of 1 concurrent instances"), "{}", host.logs());
+    assert_eq!(host.get("/tight").status, 200, "its slot is free again");
+}
+
+/// The tool table is shop-host's alone: Spin runs the same manifest, and the
+/// limits do not apply there.
+#[test]
+fn spin_runs_a_manifest_with_a_shop_host_tool_table_and_ignores_it() {
+    if !Runtime::Spin.available() {
+        return;
+    }
+    let dir = TempDir::new("limits-spin");
+    let host = HostConfig::manifest(write_manifest(dir.path(), LIMITED)).runtime(Runtime::Spin).start();
+    let r = host.get("/tight?do=alloc&mib=32");
+    assert_eq!((r.status, r.json()["allocated_mib"].as_u64()), (200, Some(32)), "{}", r.text);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -17,7 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::composition::{self, Dependencies, LoadedDependency};
 use crate::files::{self, Mount};
 use crate::key_value::{self, KeyValueState, KeyValueStores};
-use crate::limits::Limits;
+use crate::limits::{Limits, MemoryLimit};
 use crate::manifest::{ComponentDecl, CronTrigger, DependencySource, Inherit, Manifest};
 use crate::bindings::cron_trigger::SpinCronPre;
 use crate::bindings::redis_trigger::RedisTriggerPre;
@@ -90,6 +90,10 @@ pub struct LoadedComponent {
     pub(crate) redis: Option<RedisTriggerPre<InstanceState>>,
     /// Present when a cron trigger names the component.
     pub(crate) cron: Option<SpinCronPre<InstanceState>>,
+    /// The host's limits with the component's own (`tool.shop-host`).
+    pub limits: Limits,
+    /// Its `max_concurrent_instances`, when it has one: a permit per instance.
+    pub slots: Option<(u32, Arc<tokio::sync::Semaphore>)>,
     grants: Grants,
     dependencies: Option<Arc<[LoadedDependency]>>,
 }
@@ -106,12 +110,17 @@ pub struct InstanceState {
     variables: VariablesState,
     redis: RedisState,
     dependencies: Dependencies,
-    limits: StoreLimits,
+    limits: MemoryLimit,
 }
 
 impl InstanceState {
     pub(crate) fn app_and_dependencies(&mut self) -> (&Arc<App>, &mut Dependencies) {
         (&self.app, &mut self.dependencies)
+    }
+
+    /// Set once this instance was refused memory past its limit.
+    pub(crate) fn memory_refused(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.limits.refused()
     }
 }
 
@@ -165,7 +174,13 @@ impl App {
     pub fn load(manifest: &Manifest, options: &Options) -> Result<Arc<App>> {
         let app_variables = AppVariables::resolve(&manifest.variables, &options.variables, |k| std::env::var(k).ok())
             .with_context(|| format!("cannot start {}", manifest.path.display()))?;
-        let engine = options.limits.engine()?;
+        // The pool's slots must hold the largest memory any component may have.
+        let largest = manifest
+            .components
+            .values()
+            .filter_map(|c| c.limits.max_instance_memory_mib.map(|mib| mib << 20))
+            .fold(options.limits.max_instance_memory, usize::max);
+        let engine = Limits { max_instance_memory: largest, ..options.limits.clone() }.engine()?;
         let linker = linker(&engine)?;
         let mut compiler = Compiler { engine: &engine, compiled: HashMap::new() };
 
@@ -187,7 +202,7 @@ impl App {
                 cron: manifest.cron_triggers.iter().any(|t| t.component == decl.id),
             };
             let loaded =
-                load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, &options.state_dir)
+                load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, &options.state_dir, &options.limits)
                     .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
             components.insert(decl.id.clone(), loaded);
         }
@@ -265,7 +280,7 @@ impl App {
 
     /// A fresh store for one invocation of `component`.
     pub fn new_component_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
-        self.new_store(&component.id, &component.grants, component.dependencies.clone())
+        self.new_store(&component.id, &component.grants, component.dependencies.clone(), &component.limits)
     }
 
     /// A fresh store for an instance called `id` (for messages) with
@@ -275,6 +290,7 @@ impl App {
         id: &str,
         grants: &Grants,
         dependencies: Option<Arc<[LoadedDependency]>>,
+        limits: &Limits,
     ) -> Result<Store<InstanceState>> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&grants.environment);
@@ -297,11 +313,11 @@ impl App {
             variables: VariablesState::new(grants.variables.clone()),
             redis: RedisState::new(self.brokers.clone(), grants.allowed_hosts.clone()),
             dependencies: Dependencies::new(dependencies),
-            limits: self.limits.store_limits(),
+            limits: limits.store_limits(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        self.limits.arm(&mut store);
+        limits.arm(&mut store);
         Ok(store)
     }
 }
@@ -341,6 +357,7 @@ fn load_component(
     triggers: Triggers,
     app_variables: &AppVariables,
     state_dir: &Path,
+    host_limits: &Limits,
 ) -> Result<LoadedComponent> {
     let source = &decl.source;
     let component = compiler.compile(source)?;
@@ -378,5 +395,7 @@ fn load_component(
         .transpose()
         .map_err(|e| anyhow!("{} does not export fermyon:spin/inbound-redis: {e}", source.display()))?;
 
-    Ok(LoadedComponent { id: decl.id.clone(), http, redis, cron, grants, dependencies: plans })
+    let limits = host_limits.for_component(&decl.limits);
+    let slots = decl.limits.max_concurrent_instances.map(|n| (n, Arc::new(tokio::sync::Semaphore::new(n as usize))));
+    Ok(LoadedComponent { id: decl.id.clone(), http, redis, cron, limits, slots, grants, dependencies: plans })
 }

@@ -143,7 +143,8 @@ async fn start(state: &mut InstanceState, index: usize) -> wasmtime::Result<&mut
     if dependencies.live[index].is_none() {
         let plan = &plans[index];
         let mut store = app
-            .new_store(&format!("dependency {}", plan.import), &plan.grants, None)
+            // A dependency runs under the host's limits, not its parent's.
+            .new_store(&format!("dependency {}", plan.import), &plan.grants, None, &app.limits)
             .map_err(|e| wasmtime::format_err!("{e:#}"))?;
         let instance = plan.pre.instantiate_async(&mut store).await?;
         dependencies.live[index] = Some(Live { store, instance });

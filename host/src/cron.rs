@@ -44,6 +44,13 @@ impl App {
         let outcome = async {
             let component = self.component(component_id).ok_or_else(|| anyhow::anyhow!("no such component"))?;
             let pre = component.cron.clone().ok_or_else(|| anyhow::anyhow!("no cron export"))?;
+            // Its own concurrency limit: a tick that finds it full is skipped.
+            let _permit = match &component.slots {
+                Some((max, slots)) => Some(slots.clone().try_acquire_owned().map_err(|_| {
+                    anyhow::anyhow!("at its limit of {max} concurrent instances (max_concurrent_instances); tick skipped")
+                })?),
+                None => None,
+            };
             let mut store = self.new_component_store(component)?;
             let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance

@@ -220,6 +220,25 @@ impl App {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        // Its own concurrency limit: over it, this request alone is turned away.
+        let permit = match &component.slots {
+            None => None,
+            Some((max, slots)) => match slots.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(
+                        component = %component.id,
+                        "component `{}` is at its limit of {max} concurrent instances (tool.shop-host max_concurrent_instances); answered 503",
+                        component.id
+                    );
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        &format!("component `{}` is at its limit of {max} concurrent instances; retry shortly", component.id),
+                    );
+                }
+            },
+        };
         let mut store = match self.new_component_store(component) {
             Ok(s) => s,
             Err(e) => {
@@ -243,6 +262,7 @@ impl App {
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "host_error", "component has no HTTP export");
         };
         let id = component.id.clone();
+        let memory_refused = store.data().memory_refused();
         // The guest runs in its own task: it may keep streaming the body
         // after the head of the response has gone out.
         let task = tokio::spawn(async move {
@@ -251,6 +271,7 @@ impl App {
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             }
             .await;
+            drop(permit);
             if let Err(e) = &result {
                 tracing::warn!(component = %id, "component failed: {e:?}");
             }
@@ -269,20 +290,34 @@ impl App {
                     "no_response",
                     &format!("component `{}` returned without a response", component.id),
                 ),
-                Ok(Err(e)) => failure_response(&component.id, &e),
+                Ok(Err(e)) => failure_response(component, &e, memory_refused.load(std::sync::atomic::Ordering::Relaxed)),
                 Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "host_error", "the request task failed"),
             },
         }
     }
 }
 
-/// Maps a failed instance to the answer the client gets.
-fn failure_response(component: &str, e: &wasmtime::Error) -> Response<HyperOutgoingBody> {
+/// Maps a failed instance to the answer the client gets; a limit it hit
+/// is named, in the answer and in the log.
+fn failure_response(component: &LoadedComponent, e: &wasmtime::Error, memory_refused: bool) -> Response<HyperOutgoingBody> {
+    let limits = &component.limits;
+    let component = component.id.as_str();
     if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        let seconds = limits.request_timeout.as_secs_f64();
+        tracing::warn!(component = %component, "component `{component}` exceeded its time limit of {seconds} s (request_timeout_secs)");
         return error_response(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
-            &format!("component `{component}` exceeded the request time limit"),
+            &format!("component `{component}` exceeded the request time limit ({seconds} s)"),
+        );
+    }
+    if memory_refused {
+        let mib = limits.max_instance_memory >> 20;
+        tracing::warn!(component = %component, "component `{component}` exceeded its memory limit of {mib} MiB (max_instance_memory_mib)");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "memory_limit_exceeded",
+            &format!("component `{component}` needed more than its memory limit ({mib} MiB)"),
         );
     }
     let text = format!("{e:?}");

@@ -8,14 +8,23 @@
 //!   tick, so a guest stuck in a loop cannot starve other requests;
 //! - concurrency: the pooling allocator holds a fixed number of instance
 //!   slots; when they are all busy, a request is answered 503 at once.
+//!
+//! A component may have its own memory, time and concurrency limits in
+//! `[component.<id>.tool.shop-host]` ([`Limits::for_component`]); the flags
+//! are the defaults. An instance over one fails its own request only, and
+//! the host logs which limit it was.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
+
+use crate::manifest::ComponentLimits;
 
 /// How often the epoch advances; the granularity of timeouts and yields.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -74,11 +83,21 @@ impl Limits {
         Ok(engine)
     }
 
-    pub fn store_limits(&self) -> StoreLimits {
-        StoreLimitsBuilder::new()
-            .memory_size(self.max_instance_memory)
-            .trap_on_grow_failure(false)
-            .build()
+    /// These limits with a component's own ones in place of the defaults.
+    pub fn for_component(&self, own: &ComponentLimits) -> Limits {
+        Limits {
+            max_instance_memory: own.max_instance_memory_mib.map_or(self.max_instance_memory, |mib| mib << 20),
+            request_timeout: own.request_timeout_secs.map_or(self.request_timeout, Duration::from_secs),
+            max_instances: self.max_instances,
+        }
+    }
+
+    pub fn store_limits(&self) -> MemoryLimit {
+        MemoryLimit {
+            inner: StoreLimitsBuilder::new().memory_size(self.max_instance_memory).trap_on_grow_failure(false).build(),
+            max: self.max_instance_memory,
+            refused: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Arms the time limit on a fresh store.
@@ -93,5 +112,33 @@ impl Limits {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+    }
+}
+
+/// A store's memory cap that remembers refusing a growth, so that the
+/// instance's failure can be reported as the limit it hit.
+pub struct MemoryLimit {
+    inner: StoreLimits,
+    max: usize,
+    refused: Arc<AtomicBool>,
+}
+
+impl MemoryLimit {
+    /// Set once a growth past the cap was refused.
+    pub fn refused(&self) -> Arc<AtomicBool> {
+        self.refused.clone()
+    }
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
     }
 }

@@ -81,6 +81,39 @@ pub struct ComponentDecl {
     pub variables: BTreeMap<String, Template>,
     /// Imports satisfied by other components (Spin component dependencies).
     pub dependencies: Vec<Dependency>,
+    /// `[component.<id>.tool.shop-host]`: this component's own limits.
+    pub limits: ComponentLimits,
+}
+
+/// What `[component.<id>.tool.shop-host]` may set (Spin keeps a tool's
+/// table for the tool, so these do not affect the app on Spin). Each is
+/// the command-line default when not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentLimits {
+    /// Largest linear memory one instance may grow to, in MiB.
+    pub max_instance_memory_mib: Option<usize>,
+    /// Longest time one request (or message, or tick) may run, in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Instances of this component alive at once; more requests are
+    /// answered 503 (HTTP) or wait (messages).
+    pub max_concurrent_instances: Option<u32>,
+}
+
+fn component_limits(tool: Option<&toml::Table>) -> Result<ComponentLimits> {
+    let Some(table) = tool.and_then(|t| t.get("shop-host")) else { return Ok(ComponentLimits::default()) };
+    let limits: ComponentLimits = table
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("tool.shop-host: {}", e.message()))?;
+    let positive = |name: &str, value: Option<u64>, max: u64| match value {
+        Some(v) if v == 0 || v > max => bail!("tool.shop-host: `{name}` must be 1 to {max}, not {v}"),
+        _ => Ok(()),
+    };
+    positive("max_instance_memory_mib", limits.max_instance_memory_mib.map(|v| v as u64), 4096)?;
+    positive("request_timeout_secs", limits.request_timeout_secs, 3600)?;
+    positive("max_concurrent_instances", limits.max_concurrent_instances.map(u64::from), 1000)?;
+    Ok(limits)
 }
 
 impl ComponentDecl {
@@ -286,7 +319,6 @@ struct RawComponent {
     #[allow(dead_code)]
     build: Option<toml::Table>,
     #[serde(default)]
-    #[allow(dead_code)]
     tool: Option<toml::Table>,
     #[serde(default)]
     dependencies_inherit_configuration: bool,
@@ -654,6 +686,7 @@ fn component(id: &str, raw: RawComponent, dir: &Path, app_variables: &[String]) 
         allowed_outbound_hosts,
         allowed_outbound_hosts_text: raw.allowed_outbound_hosts,
         variables,
+        limits: component_limits(raw.tool.as_ref())?,
     })
 }
 
@@ -935,5 +968,22 @@ source = "target/hidden.wasm"
         assert!(e.contains("dependencies.\"a:b/c\"") && e.contains("trigger-cron"), "{e}");
         with("true").unwrap();
         with("false").unwrap();
+    }
+
+    #[test]
+    fn a_components_own_limits_are_read_from_its_shop_host_tool_table() {
+        let text = MINIMAL.replace(
+            "[component.hidden]",
+            "[component.api.tool.shop-host]\nmax_instance_memory_mib = 16\nrequest_timeout_secs = 2\n[component.api.tool.other]\nanything = 1\n[component.hidden]",
+        );
+        let m = parse(&text).unwrap();
+        let limits = m.components["api"].limits;
+        assert_eq!((limits.max_instance_memory_mib, limits.request_timeout_secs, limits.max_concurrent_instances), (Some(16), Some(2), None));
+        assert_eq!(m.components["hidden"].limits, ComponentLimits::default());
+        for (bad, says) in [("memory = 5", "unknown field `memory`"), ("request_timeout_secs = 0", "must be 1 to 3600"), ("max_instance_memory_mib = \"lots\"", "invalid type")] {
+            let text = MINIMAL.replace("[component.hidden]", &format!("[component.api.tool.shop-host]\n{bad}\n[component.hidden]"));
+            let e = format!("{:#}", parse(&text).unwrap_err());
+            assert!(e.contains("[component.api]") && e.contains("tool.shop-host") && e.contains(says), "{e}");
+        }
     }
 }

@@ -75,6 +75,11 @@ impl App {
         let outcome = async {
             let component = self.component(component_id).ok_or_else(|| anyhow::anyhow!("no such component"))?;
             let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("no Redis export"))?;
+            // Its own concurrency limit: a message waits for a free slot.
+            let _permit = match &component.slots {
+                Some((_, slots)) => Some(slots.clone().acquire_owned().await?),
+                None => None,
+            };
             let mut store = self.new_component_store(component)?;
             let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance
