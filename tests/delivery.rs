@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shop_tests::*;
 
-const APPROVE: &str = "4242424242424242";
 /// Skus the load buys; each is given [`STOCK`] units first, so nothing runs
 /// out and every order can ship.
 const SKUS: [&str; 3] = ["COF-001", "COF-002", "MUG-001"];
@@ -407,14 +406,7 @@ fn client(base: &RwLock<String>, stop: &AtomicBool, email: &str, name: &str, rng
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
-        let body = json!({
-            "cart_id": cart,
-            "email": email,
-            "address": {"name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln",
-                        "postal_code": "51147", "country": "DE"},
-            "shipping": if n % 5 == 0 { "express" } else { "standard" },
-            "card": {"number": APPROVE, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-        });
+        let body = checkout_body(&cart, email, if n % 5 == 0 { "express" } else { "standard" });
         tally.sent += 1;
         match call(&agent, &base, "POST", "/api/checkout", &[("idempotency-key", &format!("key-{name}-{n}"))], Some(&body)) {
             Ok((201, _)) => tally.placed += 1,
@@ -918,14 +910,7 @@ fn place(shop: &Shop, key: &str, email: &str) -> Placed {
     let cart = format!("cart-{key}");
     let r = host.post(&format!("/api/carts/{cart}/items"), &json!({ "sku": SKUS[0], "quantity": 2 }));
     assert!(r.status == 200 || r.status == 201, "{}", r.text);
-    let body = json!({
-        "cart_id": cart,
-        "email": email,
-        "address": {"name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln",
-                    "postal_code": "51147", "country": "DE"},
-        "shipping": "standard",
-        "card": {"number": APPROVE, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-    });
+    let body = checkout_body(&cart, email, "standard");
     let r = host.request(
         "POST",
         "/api/checkout",
@@ -1197,14 +1182,7 @@ fn the_first_checkouts_of_a_fresh_shop_all_at_once_all_go_all_the_way(rt: Runtim
                 .map(|(i, email)| {
                     let (start, base) = (start.clone(), shop.base());
                     scope.spawn(move || {
-                        let body = json!({
-                            "cart_id": format!("cart-first-{i}"),
-                            "email": email,
-                            "address": {"name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln",
-                                        "postal_code": "51147", "country": "DE"},
-                            "shipping": "standard",
-                            "card": {"number": APPROVE, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-                        });
+                        let body = checkout_body(&format!("cart-first-{i}"), &email, "standard");
                         let agent = agent();
                         start.wait();
                         call(&agent, &base, "POST", "/api/checkout", &[("idempotency-key", &format!("first-{i}"))], Some(&body)).unwrap()

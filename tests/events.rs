@@ -984,14 +984,7 @@ impl Shop {
         let cart = format!("cart-{key}");
         let r = self.host.post(&format!("/api/carts/{cart}/items"), &json!({"sku": CHECKOUT_SKU, "quantity": quantity}));
         assert!(r.status == 200 || r.status == 201, "{}", r.text);
-        let body = json!({
-            "cart_id": cart,
-            "email": email,
-            "address": {"name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln",
-                        "postal_code": "51147", "country": "DE"},
-            "shipping": "standard",
-            "card": {"number": APPROVE, "exp_month": 12, "exp_year": 2031, "cvc": "123"}
-        });
+        let body = checkout_body(&cart, email, "standard");
         let r = self.host.request(
             "POST",
             "/api/checkout",

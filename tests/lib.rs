@@ -26,6 +26,19 @@ pub fn without_userinfo(address: &str) -> String {
     format!("{scheme}://{host}")
 }
 
+/// A checkout request for `cart` by `email`: a German address, `shipping`
+/// (`standard` or `express`), and the test card that approves.
+pub fn checkout_body(cart: &str, email: &str, shipping: &str) -> Value {
+    json!({
+        "cart_id": cart,
+        "email": email,
+        "address": {"name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln",
+                    "postal_code": "51147", "country": "DE"},
+        "shipping": shipping,
+        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+    })
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     std::env::var_os("SHOP_ROOT")

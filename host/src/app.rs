@@ -278,6 +278,18 @@ impl App {
         self.components.get(id)
     }
 
+    /// The one log line of a trigger run that is not an HTTP request
+    /// (`REDIS <channel>`, `CRON <tick>`): failures at warn, successes at
+    /// info, or at debug for runs too frequent to read (`quiet`).
+    pub fn log_run(what: &str, component_id: &str, started: std::time::Instant, outcome: &Result<()>, quiet: bool) {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(()) if quiet => tracing::debug!(target: "shop_host::request", "{what} -> {component_id} ok {ms:.3}ms"),
+            Ok(()) => tracing::info!(target: "shop_host::request", "{what} -> {component_id} ok {ms:.3}ms"),
+            Err(e) => tracing::warn!(target: "shop_host::request", "{what} -> {component_id} failed {ms:.3}ms: {e:#}"),
+        }
+    }
+
     /// A fresh store for one invocation of `component`.
     pub fn new_component_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
         self.new_store(&component.id, &component.grants, component.dependencies.clone(), &component.limits)

@@ -60,12 +60,8 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("handler answered {e:?}"))
         }
         .await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
         // A tick every few seconds would drown the log at info: only
         // failures are worth an operator's eye by default.
-        match outcome {
-            Ok(()) => tracing::debug!(target: "shop_host::request", "CRON {timestamp} -> {component_id} ok {ms:.3}ms"),
-            Err(e) => tracing::warn!(target: "shop_host::request", "CRON {timestamp} -> {component_id} failed {ms:.3}ms: {e:#}"),
-        }
+        App::log_run(&format!("CRON {timestamp}"), component_id, started, &outcome, true);
     }
 }

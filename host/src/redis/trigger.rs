@@ -90,13 +90,6 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("handler answered {e:?}"))
         }
         .await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        match outcome {
-            Ok(()) => tracing::info!(target: "shop_host::request", "REDIS {channel} -> {component_id} ok {ms:.3}ms"),
-            Err(e) => tracing::warn!(
-                target: "shop_host::request",
-                "REDIS {channel} -> {component_id} failed {ms:.3}ms: {e:#}"
-            ),
-        }
+        App::log_run(&format!("REDIS {channel}"), component_id, started, &outcome, false);
     }
 }
