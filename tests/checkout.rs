@@ -82,7 +82,7 @@ fn payment_status(h: &Host, authorization_id: &str) -> String {
 }
 
 fn orders_of(h: &Host, email: &str) -> Value {
-    let r = h.get(&format!("/api/orders?customer={email}"));
+    let r = h.admin_get(&format!("/api/orders?customer={email}"));
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()
 }
@@ -128,7 +128,7 @@ fn a_checkout_places_the_order_with_stock_reserved_payment_authorized_and_the_ca
     assert_eq!((totals["currency"].as_str(), placed["status"].as_str()), (Some("EUR"), Some("completed")));
 
     let order_id = placed["order_id"].as_str().unwrap();
-    let order = h.get(&format!("/api/orders/{order_id}")).json();
+    let order = h.admin_get(&format!("/api/orders/{order_id}")).json();
     assert_eq!(order["status"], "placed");
     assert_eq!(order["totals"], *totals);
     assert_eq!(order["checkout_id"], placed["checkout_id"]);
@@ -171,7 +171,7 @@ fn a_checkout_places_the_order_with_stock_reserved_payment_authorized_and_the_ca
     assert_eq!((event["type"].as_str(), event["correlation_id"].as_str()), (Some("order.placed"), placed["checkout_id"].as_str()));
     assert!(event["sent_at"].is_string(), "{event}");
     let shipment = eventually(Duration::from_secs(10), || {
-        let r = h.get(&format!("/api/fulfillment/shipments/{}", placed["order_id"].as_str().unwrap()));
+        let r = h.admin_get(&format!("/api/fulfillment/shipments/{}", placed["order_id"].as_str().unwrap()));
         (r.status == 200).then(|| r.json())
     })
     .expect("fulfillment made a shipment");
@@ -262,14 +262,21 @@ fn bad_addresses_and_empty_carts_are_refused_with_422_and_change_nothing(rt: Run
     assert_eq!(orders_of(&h, "erika@example.com")["total"], 0);
 }
 
+fn without_token(mut answer: Value) -> Value {
+    answer.as_object_mut().unwrap().remove("order_access_token");
+    answer
+}
+
 fn the_same_idempotency_key_replays_the_first_answer_and_never_charges_twice(rt: Runtime) {
     let h = shop_on(rt).start();
     add(&h, "replay", SKU, 1);
     let first = checkout(&h, "replay-1", &body("replay", APPROVE));
     assert_eq!(first.status, 201, "{}", first.text);
-    // The cart is empty now: a second run would fail, a replay does not.
+    // The cart is empty now: a second run would fail, a replay does not. It
+    // is the first answer without the guest's order access token, which is
+    // shown once (tests/access.rs).
     let again = checkout(&h, "replay-1", &body("replay", APPROVE));
-    assert_eq!((again.status, again.json()), (201, first.json()));
+    assert_eq!((again.status, again.json()), (201, without_token(first.json())));
     assert_eq!(reserved(&h, SKU), 1);
     assert_eq!(orders_of(&h, "erika@example.com")["total"], 1);
 
@@ -293,8 +300,10 @@ fn identical_requests_racing_make_one_order_and_one_authorization(rt: Runtime) {
     });
     for r in &replies {
         assert_eq!(r.status, 201, "{}", r.text);
-        assert_eq!(r.json(), replies[0].json());
+        assert_eq!(without_token(r.json()), without_token(replies[0].json()));
     }
+    let with_token = replies.iter().filter(|r| r.json().get("order_access_token").is_some()).count();
+    assert_eq!(with_token, 1, "only the checkout that ran shows the order's token");
     assert_eq!(reserved(&h, SKU), 2);
     let orders = orders_of(&h, "erika@example.com");
     assert_eq!(orders["total"], 1, "{orders}");
@@ -494,7 +503,7 @@ fn a_checkout_killed_after_creating_the_order_is_finished_forward() {
     assert_eq!(outcome(&timeline, "empty_cart").as_deref(), Some("ok"));
     assert_eq!(outcome(&timeline, "publish_order_placed").as_deref(), Some("ok"));
     let order_id = timeline["order_id"].as_str().unwrap();
-    let order = h.get(&format!("/api/orders/{order_id}")).json();
+    let order = h.admin_get(&format!("/api/orders/{order_id}")).json();
     assert_eq!(order["status"], "placed");
     assert_eq!(payment_status(&h, order["payment_authorization_id"].as_str().unwrap()), "authorized");
     assert_eq!(reserved(&h, SKU), 2, "the reservation belongs to the order");
@@ -543,7 +552,7 @@ fn an_authorization_whose_answer_was_lost_in_a_crash_is_found_by_its_key_and_voi
     assert_eq!(h.get(&by_key).json()["status"], "voided");
     assert_eq!(stock(&h, SKU), before, "the reservation was released");
     let suffix = id.strip_prefix("chk_").unwrap();
-    assert_eq!(h.get(&format!("/api/orders/ord_{suffix}")).status, 404, "no order");
+    assert_eq!(h.admin_get(&format!("/api/orders/ord_{suffix}")).status, 404, "no order");
     assert_eq!(orders_of(&h, "erika@example.com")["total"], 0);
     let r = checkout(&h, "lost-1", &body("lost", APPROVE));
     assert_eq!((r.status, r.error_code().as_str()), (409, "checkout_interrupted"), "{}", r.text);

@@ -1,5 +1,6 @@
 //! The customers service through the real host: customers.wasm on its own
-//! SQLite database.
+//! SQLite database. Records are read here as the operator (the admin
+//! token); what a shopper may see is tests/access.rs.
 
 use shop_tests::*;
 
@@ -13,8 +14,10 @@ fn address(country: &str) -> Value {
     })
 }
 
+const PASSWORD: &str = "correct horse battery";
+
 fn create(h: &Host, name: &str, email: &str) -> Reply {
-    h.post("/api/customers", &json!({ "name": name, "email": email }))
+    h.post("/api/customers", &json!({ "name": name, "email": email, "password": PASSWORD }))
 }
 
 fn a_customer_is_created_and_read_back(rt: Runtime) {
@@ -30,7 +33,7 @@ fn a_customer_is_created_and_read_back(rt: Runtime) {
     let created_at = created["created_at"].as_str().unwrap();
     assert!(created_at.len() == 24 && created_at.ends_with('Z') && created_at.starts_with("20"), "{created_at}");
 
-    let r = h.get(&format!("/api/customers/{id}"));
+    let r = h.admin_get(&format!("/api/customers/{id}"));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json(), created);
 }
@@ -66,7 +69,7 @@ fn addresses_are_validated_saved_and_listed_in_order(rt: Runtime) {
 
     let mut first = address(" de ");
     first["line2"] = json!("  c/o Babbage ");
-    let r = h.post(&format!("/api/customers/{id}/addresses"), &first);
+    let r = h.admin_post(&format!("/api/customers/{id}/addresses"), &first);
     assert_eq!(r.status, 201, "{}", r.text);
     let saved = r.json();
     assert!(saved["id"].as_str().unwrap().starts_with("adr_"), "{saved}");
@@ -74,16 +77,16 @@ fn addresses_are_validated_saved_and_listed_in_order(rt: Runtime) {
     assert_eq!(saved["line2"], "c/o Babbage", "fields are trimmed");
     assert_eq!(saved["postal_code"], "51147");
 
-    let r = h.post(&format!("/api/customers/{id}/addresses"), &address("FI"));
+    let r = h.admin_post(&format!("/api/customers/{id}/addresses"), &address("FI"));
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.json().get("line2").is_none(), "no line2 given, none shown: {}", r.text);
 
-    let customer = h.get(&format!("/api/customers/{id}")).json();
+    let customer = h.admin_get(&format!("/api/customers/{id}")).json();
     let countries: Vec<&str> = customer["addresses"].as_array().unwrap().iter().map(|a| a["country"].as_str().unwrap()).collect();
     assert_eq!(countries, ["DE", "FI"]);
     assert_eq!(customer["addresses"][0], saved);
 
-    let listed = h.get(&format!("/api/customers/{id}/addresses"));
+    let listed = h.admin_get(&format!("/api/customers/{id}/addresses"));
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["addresses"], customer["addresses"]);
 }
@@ -102,29 +105,29 @@ fn a_bad_address_names_its_field_and_saves_nothing(rt: Runtime) {
     ] {
         let mut bad = address("DE");
         bad[field] = value;
-        let r = h.post(&path, &bad);
+        let r = h.admin_post(&path, &bad);
         assert_eq!(r.status, 422, "{field}: {}", r.text);
         assert_eq!(r.error_code(), "invalid_address", "{field}");
         assert_eq!(r.json()["error"]["field"], field);
     }
-    let r = h.post(&path, &address("XK"));
+    let r = h.admin_post(&path, &address("XK"));
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.error_code(), "unknown_country");
-    let r = h.post(&path, &json!({ "name": 5, "line1": "a", "city": "b", "postal_code": "c", "country": "DE" }));
+    let r = h.admin_post(&path, &json!({ "name": 5, "line1": "a", "city": "b", "postal_code": "c", "country": "DE" }));
     assert_eq!(r.status, 422, "{}", r.text);
     r.error_code();
-    assert_eq!(h.get(&path).json()["addresses"], json!([]), "bad input changed nothing");
+    assert_eq!(h.admin_get(&path).json()["addresses"], json!([]), "bad input changed nothing");
 }
 
 fn unknown_customers_are_not_found(rt: Runtime) {
     let h = HostConfig::shop_on(rt).start();
     let ghost = "cus_0123456789abcdef0123456789abcdef";
     for r in [
-        h.get(&format!("/api/customers/{ghost}")),
-        h.get("/api/customers/nobody"),
-        h.get(&format!("/api/customers/{ghost}/addresses")),
-        h.post(&format!("/api/customers/{ghost}/addresses"), &address("DE")),
-        h.post("/api/customers/nobody/addresses", &address("DE")),
+        h.admin_get(&format!("/api/customers/{ghost}")),
+        h.admin_get("/api/customers/nobody"),
+        h.admin_get(&format!("/api/customers/{ghost}/addresses")),
+        h.admin_post(&format!("/api/customers/{ghost}/addresses"), &address("DE")),
+        h.admin_post("/api/customers/nobody/addresses", &address("DE")),
     ] {
         assert_eq!(r.status, 404, "{}", r.text);
         assert_eq!(r.error_code(), "customer_not_found");
@@ -136,12 +139,12 @@ fn a_customer_holds_at_most_twenty_addresses(rt: Runtime) {
     let id = create(&h, "Ada", "many@example.com").json()["id"].as_str().unwrap().to_string();
     let path = format!("/api/customers/{id}/addresses");
     for _ in 0..20 {
-        assert_eq!(h.post(&path, &address("DE")).status, 201);
+        assert_eq!(h.admin_post(&path, &address("DE")).status, 201);
     }
-    let r = h.post(&path, &address("DE"));
+    let r = h.admin_post(&path, &address("DE"));
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.error_code(), "too_many_addresses");
-    assert_eq!(h.get(&path).json()["addresses"].as_array().unwrap().len(), 20);
+    assert_eq!(h.admin_get(&path).json()["addresses"].as_array().unwrap().len(), 20);
 }
 
 fn bad_names_and_emails_are_refused(rt: Runtime) {
@@ -155,6 +158,10 @@ fn bad_names_and_emails_are_refused(rt: Runtime) {
         (json!({ "name": "Ada" }), "invalid_request"),
         (json!({ "name": "Ada", "email": 42 }), "invalid_request"),
         (json!(["Ada", "ada@example.com"]), "invalid_request"),
+        (json!({ "name": "Ada", "email": "ada@example.com" }), "invalid_request"),
+        (json!({ "name": "Ada", "email": "ada@example.com", "password": "too short" }), "invalid_password"),
+        (json!({ "name": "Ada", "email": "ada@example.com", "password": "x".repeat(1025) }), "invalid_password"),
+        (json!({ "name": "Ada", "email": "ada@example.com", "password": 1234567890 }), "invalid_request"),
     ] {
         let r = h.post("/api/customers", &body);
         assert_eq!(r.status, 422, "{body}: {}", r.text);
@@ -193,10 +200,10 @@ fn customers_survive_a_restart() {
     let state = TempDir::new("customers-state");
     let h = HostConfig::shop().state_dir(state.path()).start();
     let id = create(&h, "Ada", "ada@example.com").json()["id"].as_str().unwrap().to_string();
-    h.post(&format!("/api/customers/{id}/addresses"), &address("AT"));
+    h.admin_post(&format!("/api/customers/{id}/addresses"), &address("AT"));
     h.kill();
     let h = HostConfig::shop().state_dir(state.path()).start();
-    let customer = h.get(&format!("/api/customers/{id}")).json();
+    let customer = h.admin_get(&format!("/api/customers/{id}")).json();
     assert_eq!(customer["addresses"][0]["country"], "AT");
     assert_eq!(create(&h, "Ada again", "ADA@example.com").status, 409);
 }

@@ -142,7 +142,7 @@ impl Shop {
     }
 
     fn shipment(&self, order_id: &str) -> Option<Value> {
-        let r = self.host.get(&format!("/api/fulfillment/shipments/{order_id}"));
+        let r = self.host.admin_get(&format!("/api/fulfillment/shipments/{order_id}"));
         match r.status {
             200 => Some(r.json()),
             404 => {
@@ -160,7 +160,7 @@ impl Shop {
     }
 
     fn mailbox(&self, customer: &str) -> Vec<Value> {
-        let r = self.host.get(&format!("/api/notifications?customer={}", percent_encode(customer)));
+        let r = self.host.admin_get(&format!("/api/notifications?customer={}", percent_encode(customer)));
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()["messages"].as_array().unwrap().clone()
     }
@@ -572,10 +572,13 @@ fn admin_routes_need_the_token_and_name_what_is_wrong(rt: Runtime) {
         let r = shop.admin("GET", &format!("{admin}/outboxes"));
         assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"), "{service}: {}", r.text);
     }
-    let r = shop.host.get("/api/notifications");
+    let r = shop.host.admin_get("/api/notifications");
     assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_query"), "{}", r.text);
-    let r = shop.host.get("/api/fulfillment/shipments/ord_unknown");
+    let r = shop.host.admin_get("/api/fulfillment/shipments/ord_unknown");
     assert_eq!((r.status, r.error_code().as_str()), (404, "shipment_not_found"), "{}", r.text);
+    // Without a credential, whether it exists is not told.
+    let r = shop.host.get("/api/fulfillment/shipments/ord_unknown");
+    assert_eq!((r.status, r.error_code().as_str()), (401, "unauthorized"), "{}", r.text);
 }
 
 // ---- orders and inventory follow the choreography -----------------------------
@@ -623,7 +626,7 @@ impl Shop {
     }
 
     fn order(&self, order_id: &str) -> Value {
-        let r = self.host.get(&format!("/api/orders/{order_id}"));
+        let r = self.host.admin_get(&format!("/api/orders/{order_id}"));
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()
     }
@@ -693,7 +696,7 @@ fn a_customer_cancels_a_placed_order_and_every_service_follows(shop: &Shop) {
     shop.wait_mail(email, "is confirmed");
     assert_eq!(shop.level("EVT-CXL-1"), (5, 2), "a waiting shipment commits nothing; the reservation holds");
 
-    let r = shop.host.post("/api/orders/ord_cxl_1/cancel", &json!({ "reason": "changed my mind" }));
+    let r = shop.host.admin_post("/api/orders/ord_cxl_1/cancel", &json!({ "reason": "changed my mind" }));
     assert_eq!(r.status, 200, "{}", r.text);
     let cancelled = r.json();
     assert_eq!(cancelled["status"], "cancelled");
@@ -723,7 +726,7 @@ fn a_customer_cancels_a_placed_order_and_every_service_follows(shop: &Shop) {
     assert_eq!((r.status, r.error_code().as_str()), (409, "shipment_cancelled"), "{}", r.text);
 
     // Cancelling again is a retry: no second history row, no second event.
-    let r = shop.host.post("/api/orders/ord_cxl_1/cancel", &json!({}));
+    let r = shop.host.admin_post("/api/orders/ord_cxl_1/cancel", &json!({}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(history(&r.json()), ["placed", "cancelled"]);
     assert_eq!(shop.outbox_of("orders", "order.cancelled").1.len(), 1);
@@ -757,7 +760,7 @@ fn a_shipped_order_cannot_be_cancelled_and_is_paid_once_captured(shop: &Shop) {
     assert_eq!(history(&shipped), ["placed", "shipped"]);
     let reason = shipped["history"][1]["reason"].as_str().unwrap();
     assert!(reason.contains(shipment["tracking_number"].as_str().unwrap()), "{reason}");
-    let r = shop.host.post("/api/orders/ord_paid_1/cancel", &json!({}));
+    let r = shop.host.admin_post("/api/orders/ord_paid_1/cancel", &json!({}));
     assert_eq!((r.status, r.error_code().as_str()), (409, "illegal_transition"), "{}", r.text);
     assert_eq!(r.json()["error"]["message"], "cannot cancel an order that is shipped");
 
@@ -1022,7 +1025,7 @@ impl Shop {
     }
 
     fn order_statuses(&self, order_id: &str) -> Vec<String> {
-        let r = self.host.get(&format!("/api/orders/{order_id}"));
+        let r = self.host.admin_get(&format!("/api/orders/{order_id}"));
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap().to_string()).collect()
     }
@@ -1085,7 +1088,7 @@ fn a_checkout_goes_all_the_way(shop: &Shop) {
     let started = std::time::Instant::now();
     let placed = shop.place("chain-1", email, 2);
     let answered = started.elapsed();
-    let order = shop.host.get(&format!("/api/orders/{}", placed.order_id)).json();
+    let order = shop.host.admin_get(&format!("/api/orders/{}", placed.order_id)).json();
     assert_eq!(order["payment_authorization_id"], placed.authorization_id.as_str());
 
     // The event checkout published is exactly what fulfillment and

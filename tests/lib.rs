@@ -39,6 +39,24 @@ pub fn checkout_body(cart: &str, email: &str, shipping: &str) -> Value {
     })
 }
 
+/// Every file under `dir`, recursively: what a state-file scan reads.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     std::env::var_os("SHOP_ROOT")
@@ -474,6 +492,31 @@ impl Host {
 
     pub fn put(&self, path: &str, body: &Value) -> Reply {
         self.send_json("PUT", path, body)
+    }
+
+    /// As the operator: `Authorization: Bearer <admin token>`. Tests that
+    /// watch orders, shipments and mailboxes from outside read them so.
+    pub fn admin_get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))], None)
+    }
+
+    pub fn admin_post(&self, path: &str, body: &Value) -> Reply {
+        self.as_bearer(ADMIN_TOKEN, "POST", path, Some(body))
+    }
+
+    /// A request with `Authorization: Bearer <token>` (a session, an order
+    /// access token, the admin token), and a JSON body if given.
+    pub fn as_bearer(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let authorization = format!("Bearer {token}");
+        match body {
+            Some(body) => self.request(
+                method,
+                path,
+                &[("content-type", "application/json"), ("authorization", &authorization)],
+                Some(body.to_string().as_bytes()),
+            ),
+            None => self.request(method, path, &[("authorization", &authorization)], None),
+        }
     }
 
     /// Whether the runtime ends by itself within `timeout` (Spin starts its

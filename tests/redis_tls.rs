@@ -226,7 +226,7 @@ fn a_checkout_over_tls_with_a_password_is_shipped_captured_and_mailed(rt: Runtim
     // fulfillment.shipped reached payment (captured); payment.captured
     // reached notifications (receipt) — every hop over TLS.
     let shipped = eventually(WAIT, || {
-        let r = host.get(&format!("/api/fulfillment/shipments/{order_id}"));
+        let r = host.admin_get(&format!("/api/fulfillment/shipments/{order_id}"));
         (r.status == 200 && r.json()["status"] == "shipped").then_some(())
     });
     assert!(shipped.is_some(), "never shipped: {}", host.logs());
@@ -236,7 +236,7 @@ fn a_checkout_over_tls_with_a_password_is_shipped_captured_and_mailed(rt: Runtim
     });
     assert!(captured.is_some(), "never captured: {}", host.logs());
     let mailed = eventually(WAIT, || {
-        let mails = host.get(&format!("/api/notifications?customer={}", percent_encode(email))).json();
+        let mails = host.admin_get(&format!("/api/notifications?customer={}", percent_encode(email))).json();
         let kinds: Vec<String> = mails["messages"]
             .as_array()?
             .iter()

@@ -63,7 +63,7 @@ fn the_app_pushed_to_a_registry_runs_from_it_and_takes_an_order() {
     let order_id = r.json()["order_id"].as_str().unwrap().to_string();
     // The events run too: the order ships and is paid.
     let paid = eventually(Duration::from_secs(20), || {
-        let order = h.get(&format!("/api/orders/{order_id}")).json();
+        let order = h.admin_get(&format!("/api/orders/{order_id}")).json();
         (order["status"] == "paid").then_some(order)
     });
     assert!(paid.is_some(), "the order from the registry's app was not paid:\n{}", h.logs());

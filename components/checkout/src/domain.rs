@@ -108,6 +108,10 @@ pub struct OrderRequest {
     pub address: Address,
     pub shipping: Speed,
     pub card_last4: String,
+    /// A guest's checkout: the SHA-256 of the order access token the first
+    /// answer hands out (crate::http). Not part of "the same body".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_digest: Option<String>,
 }
 
 pub const MAX_CART_ID_LEN: usize = 128;
@@ -153,6 +157,7 @@ impl CheckoutRequest {
                 address,
                 shipping,
                 card_last4: card.last4().to_owned(),
+                access_token_digest: None,
             },
             card,
         })
@@ -162,8 +167,9 @@ impl CheckoutRequest {
     /// does not depend on key order or whitespace, and the stored value gives
     /// the card number away no more than any hash of it does.
     pub fn fingerprint(&self) -> String {
+        let order = OrderRequest { access_token_digest: None, ..self.order.clone() };
         let canonical = serde_json::json!({
-            "order": &self.order,
+            "order": order,
             "card": [&self.card.number, self.card.exp_month, self.card.exp_year, &self.card.cvc],
         });
         shop_shared::sha256_hex(canonical.to_string().as_bytes())

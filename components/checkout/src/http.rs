@@ -3,7 +3,11 @@
 //! - `POST /api/checkout` (header `Idempotency-Key`) places an order: `201`
 //!   `{"checkout_id", "order_id", "status": "completed", "totals": {"items",
 //!   "shipping", "tax", "grand_total", "currency"}}`, the totals integer minor
-//!   units of `currency`. A business failure is its JSON error with its
+//!   units of `currency`. With a shopper's session the order is theirs (a
+//!   body `customer_id` must be their own, else 403); a guest's first 201
+//!   also carries `order_access_token`, which opens that one order and is
+//!   shown only this once: the checkout keeps its digest, so a replayed
+//!   answer cannot show it again. A business failure is its JSON error with its
 //!   status (409 `out_of_stock`, 402 `card_declined`, 422 `empty_cart`, …).
 //!   The same key and body answer the same again; the same key with another
 //!   body is 422 `idempotency_key_reused`.
@@ -22,9 +26,10 @@
 //! 201 and the event waits in the outbox for the next checkout or the flush.
 
 use serde_json::{Value, json};
+use shop_shared::auth::{ORDER_TOKEN_PREFIX, order_token_digest};
 use shop_shared::{
-    Address, ApiError, JsonBody, Router, event_admin, json_response, new_id, now_millis, read_request, require_admin,
-    rfc3339,
+    Address, ApiError, Caller, JsonBody, Router, event_admin, json_response, new_id, new_secret, now_millis,
+    read_request, require_admin, rfc3339,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
@@ -116,8 +121,14 @@ fn grace_millis() -> i64 {
 /// `POST /api/checkout`
 fn place(request: &Request, services: &impl Services) -> Result<Response, ApiError> {
     let key = check_idempotency_key(request.header("idempotency-key").and_then(|v| v.as_str()))?;
-    let checkout = parse_body(&JsonBody::parse(request.body())?)?;
+    let caller = Caller::of(request)?;
+    let mut checkout = parse_body(&JsonBody::parse(request.body())?)?;
+    checkout.order.customer_id = customer_of(&caller, checkout.order.customer_id.take())?;
     let fingerprint = checkout.fingerprint();
+    // A guest's order opens with a token of its own; the journal keeps only
+    // its digest.
+    let access_token = checkout.order.customer_id.is_none().then(|| new_secret(ORDER_TOKEN_PREFIX));
+    checkout.order.access_token_digest = access_token.as_deref().map(order_token_digest);
     let store = CheckoutStore::open()?;
 
     // Checkouts a crash left behind are finished by whoever comes next.
@@ -131,8 +142,12 @@ fn place(request: &Request, services: &impl Services) -> Result<Response, ApiErr
             let mut journal = store.journal(&id, &owner);
             let conclusion = Saga::start(services, &mut journal, &settings, &id, checkout.order, checkout.card).run();
             store.publish_events();
-            Ok(match conclusion? {
-                Conclusion::Finished(_, response) | Conclusion::Pending(response) => stored_response(&response),
+            let response = match conclusion? {
+                Conclusion::Finished(_, response) | Conclusion::Pending(response) => response,
+            };
+            Ok(match access_token {
+                Some(token) if response.status == 201 => with_access_token(&response, &token),
+                _ => stored_response(&response),
             })
         }
         Claim::Existing(existing) => {
@@ -167,6 +182,37 @@ fn replay(store: &CheckoutStore, mut checkout: CheckoutRow) -> Result<Response, 
         std::thread::sleep(std::time::Duration::from_millis(POLL_MS));
         checkout = store.checkout(&checkout.id)?.ok_or_else(|| ApiError::internal("a claimed checkout vanished"))?;
     }
+}
+
+/// Whose order this is: the signed-in shopper's, or a guest's. A
+/// `customer_id` in the body is the shopper's own, or the admin's choice
+/// (operators placing an order for a customer); nobody else may name one.
+fn customer_of(caller: &Caller, requested: Option<String>) -> Result<Option<String>, ApiError> {
+    match (caller, requested) {
+        (Caller::Shopper(session), None) => Ok(Some(session.customer_id.clone())),
+        (Caller::Shopper(session), Some(id)) if id == session.customer_id => Ok(Some(id)),
+        (Caller::Shopper(_), Some(_)) => Err(ApiError::new(
+            403,
+            "forbidden",
+            "`customer_id` must be the signed-in shopper's own, or left out",
+        )
+        .with("field", "customer_id")),
+        (Caller::Admin, requested) => Ok(requested),
+        (_, None) => Ok(None),
+        (_, Some(_)) => Err(ApiError::unauthorized(
+            "sign in to check out as a customer (`customer_id`), or leave it out to check out as a guest",
+        )),
+    }
+}
+
+/// The first answer of a guest's checkout: the stored answer with the
+/// order's access token beside it.
+fn with_access_token(response: &StoredError, token: &str) -> Response {
+    let mut body: Value = serde_json::from_str(&response.body).unwrap_or_else(|_| json!({}));
+    if let Some(object) = body.as_object_mut() {
+        object.insert("order_access_token".into(), json!(token));
+    }
+    json_response(response.status, &body)
 }
 
 fn stored_response(response: &StoredError) -> Response {

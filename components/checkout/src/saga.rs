@@ -450,6 +450,7 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             }),
             address: request.address.clone(),
             shipping: Some(request.shipping.as_str().to_owned()),
+            access_token_digest: request.access_token_digest.clone(),
         };
         OutboxEvent::with_id(self.ids.event_id.clone(), event::ORDER_PLACED, &self.checkout_id, &data)
             .map_err(ApiError::internal)
@@ -605,6 +606,7 @@ mod tests {
 
     fn request() -> OrderRequest {
         OrderRequest {
+            access_token_digest: None,
             cart_id: "cart-1".into(),
             email: "a@b.de".into(),
             customer_id: None,
@@ -666,6 +668,7 @@ mod tests {
         assert_eq!(
             placed,
             OrderPlaced {
+                access_token_digest: None,
                 order_id: "ord_1".into(),
                 checkout_id: Some("chk_1".into()),
                 customer_id: None,

@@ -248,6 +248,7 @@ impl Services for Wired {
             payment_authorization_id: order.authorization_id.clone(),
             reservation_id: order.reservation_id.clone(),
             checkout_id: Some(order.checkout_id.clone()),
+            access_token_digest: request.access_token_digest.clone(),
         };
         match orders::orders::create_order(&new_order) {
             Ok(_) => Ok(()),

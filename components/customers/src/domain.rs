@@ -48,7 +48,14 @@ pub struct NewCustomer {
 pub enum CustomerError {
     InvalidName(String),
     InvalidEmail(String),
+    InvalidPassword(String),
     EmailTaken(String),
+    /// A sign-in whose email and password do not match an account; the same
+    /// for an unknown email as for a wrong password.
+    InvalidCredentials,
+    /// Too many sign-in attempts for the account or from the client: try
+    /// again after this many seconds.
+    TooManyAttempts(i64),
     CustomerNotFound(String),
     TooManyAddresses,
     /// An address field broke a rule: the shared address error, as is.
@@ -60,8 +67,13 @@ pub enum CustomerError {
 impl std::fmt::Display for CustomerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::InvalidName(message) | Self::InvalidEmail(message) | Self::Unavailable(message) => {
-                f.write_str(message)
+            Self::InvalidName(message)
+            | Self::InvalidEmail(message)
+            | Self::InvalidPassword(message)
+            | Self::Unavailable(message) => f.write_str(message),
+            Self::InvalidCredentials => f.write_str("the email and password do not match an account"),
+            Self::TooManyAttempts(seconds) => {
+                write!(f, "too many sign-in attempts; try again in {seconds} s")
             }
             Self::EmailTaken(email) => write!(f, "a customer with the email {email:?} already exists"),
             Self::CustomerNotFound(id) => write!(f, "no customer with id {id:?}"),

@@ -23,7 +23,8 @@ export!(CustomersExport);
 impl Guest for CustomersExport {
     fn create_customer(name: String, email: String) -> Result<wit::Customer, wit::Error> {
         let new = NewCustomer::new(&name, &email)?;
-        Ok(CustomerStore::open()?.create(&new)?.into())
+        // Inside the trust boundary: a customer without a password, who cannot sign in.
+        Ok(CustomerStore::open()?.create(&new, None)?.into())
     }
 
     fn get_customer(id: String) -> Result<wit::Customer, wit::Error> {
@@ -85,7 +86,9 @@ impl From<CustomerError> for wit::Error {
     fn from(error: CustomerError) -> Self {
         let message = error.to_string();
         match error {
-            CustomerError::InvalidName(_) | CustomerError::InvalidEmail(_) => Self::Invalid(message),
+            CustomerError::InvalidName(_)
+            | CustomerError::InvalidEmail(_)
+            | CustomerError::InvalidPassword(_) => Self::Invalid(message),
             CustomerError::InvalidAddress(error) if error.code == "unknown_country" => {
                 Self::UnknownCountry(message)
             }
@@ -93,7 +96,10 @@ impl From<CustomerError> for wit::Error {
             CustomerError::EmailTaken(email) => Self::EmailTaken(email),
             CustomerError::CustomerNotFound(id) => Self::CustomerNotFound(id),
             CustomerError::TooManyAddresses => Self::TooManyAddresses,
-            CustomerError::Unavailable(_) => Self::Unavailable(message),
+            // Sign-in is HTTP only; the WIT interface never signs anyone in.
+            CustomerError::Unavailable(_) | CustomerError::InvalidCredentials | CustomerError::TooManyAttempts(_) => {
+                Self::Unavailable(message)
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 // is compiled but has no caller; the wasm build still reports dead code.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+mod credentials;
 mod domain;
 #[cfg(target_arch = "wasm32")]
 mod export;

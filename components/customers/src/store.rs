@@ -8,6 +8,11 @@
 //! - `addresses (id PRIMARY KEY, customer_id → customers, name, line1, line2
 //!   NULL, city, postal_code, country)`, indexed by customer; a customer's
 //!   addresses are listed in insertion (rowid) order.
+//! - `credentials (customer_id PRIMARY KEY → customers, password_hash)`: the
+//!   argon2id PHC string of a customer who signed up with a password
+//!   (crate::credentials); customers made over WIT have none and cannot sign in.
+//! - `sign_in_attempts (key PRIMARY KEY, attempts, window_started_at)`: the
+//!   attempts counted per account and per client address in the current window.
 //! - `meta`: `schema_version` records that the tables above exist.
 //!
 //! Set up on first use (Spin has no install hook), every step idempotent, like
@@ -28,9 +33,9 @@ use crate::domain::{
 const DATABASE: &str = "customers";
 
 /// Bump when the statements in `SCHEMA` change.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS customers (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -50,6 +55,15 @@ const SCHEMA: [&str; 4] = [
         country TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS addresses_by_customer ON addresses (customer_id)",
+    "CREATE TABLE IF NOT EXISTS credentials (
+        customer_id TEXT PRIMARY KEY REFERENCES customers (id),
+        password_hash TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS sign_in_attempts (
+        key TEXT PRIMARY KEY,
+        attempts INTEGER NOT NULL,
+        window_started_at INTEGER NOT NULL
+    )",
 ];
 
 const ADDRESS_COLUMNS: &str = "id, name, line1, line2, city, postal_code, country";
@@ -65,9 +79,66 @@ impl CustomerStore {
         Ok(Self { db })
     }
 
-    /// Creates the customer, or fails with `EmailTaken` when any customer
-    /// already has this email in any letter case.
-    pub fn create(&self, new: &NewCustomer) -> Result<Customer, CustomerError> {
+    /// Creates the customer, with the credential to sign in with when a
+    /// password hash is given (both or neither), or fails with `EmailTaken`
+    /// when any customer already has this email in any letter case.
+    pub fn create(&self, new: &NewCustomer, password_hash: Option<&str>) -> Result<Customer, CustomerError> {
+        db::transaction(&self.db, unavailable, |_| {
+            let customer = self.insert(new)?;
+            if let Some(hash) = password_hash {
+                self.query(
+                    "INSERT INTO credentials (customer_id, password_hash) VALUES (?, ?)",
+                    &[Value::Text(customer.id.clone()), Value::Text(hash.to_owned())],
+                )?;
+            }
+            Ok(customer)
+        })
+    }
+
+    /// The account an email signs in to: its customer id and password hash.
+    pub fn credential(&self, email_key: &str) -> Result<Option<(String, String)>, CustomerError> {
+        let result = self.query(
+            "SELECT c.id, k.password_hash FROM customers c JOIN credentials k ON k.customer_id = c.id
+             WHERE c.email_key = ?",
+            &[Value::Text(email_key.to_owned())],
+        )?;
+        Ok(result.rows.first().and_then(|row| {
+            Some((row.get::<&str>(0)?.to_owned(), row.get::<&str>(1)?.to_owned()))
+        }))
+    }
+
+    /// Counts one more sign-in attempt under `key` (a new window when the
+    /// last one is over); returns the attempts so far in the window and
+    /// when it started.
+    pub fn count_attempt(&self, key: &str, now: i64, window_millis: i64) -> Result<(i64, i64), CustomerError> {
+        let result = self.query(
+            "INSERT INTO sign_in_attempts (key, attempts, window_started_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (key) DO UPDATE SET
+                 attempts = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE attempts + 1 END,
+                 window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END
+             RETURNING attempts, window_started_at",
+            &[Value::Text(key.to_owned()), Value::Integer(now), Value::Integer(window_millis)],
+        )?;
+        result
+            .rows
+            .first()
+            .and_then(|row| Some((row.get::<i64>(0)?, row.get::<i64>(1)?)))
+            .ok_or_else(|| bad_row("sign-in attempt"))
+    }
+
+    /// Takes back one counted attempt (a sign-in that succeeded from a
+    /// client address), or all of them (`all`: the account that signed in).
+    pub fn uncount_attempt(&self, key: &str, all: bool) -> Result<(), CustomerError> {
+        let sql = if all {
+            "DELETE FROM sign_in_attempts WHERE key = ?"
+        } else {
+            "UPDATE sign_in_attempts SET attempts = MAX(attempts - 1, 0) WHERE key = ?"
+        };
+        self.query(sql, &[Value::Text(key.to_owned())])?;
+        Ok(())
+    }
+
+    fn insert(&self, new: &NewCustomer) -> Result<Customer, CustomerError> {
         let id = new_id(CUSTOMER_ID_PREFIX);
         let created_at = now_millis();
         self.query(

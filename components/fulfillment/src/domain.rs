@@ -252,6 +252,7 @@ mod tests {
 
     fn placed(speed: Option<&str>) -> OrderPlaced {
         OrderPlaced {
+            access_token_digest: None,
             order_id: "ord_1".into(),
             checkout_id: None,
             customer_id: Some("cus_1".into()),

@@ -53,6 +53,9 @@ async fn on_order_placed(conn: &Connection, envelope: &Envelope) -> Result<(), S
         eprintln!("order {} already has a shipment; {} changes nothing", placed.order_id, envelope.id);
         return Ok(());
     }
+    if let Some(digest) = &placed.access_token_digest {
+        store::save_access(conn, &placed.order_id, digest)?;
+    }
     let now = now_millis();
     let mut shipment = domain::new_shipment(new_id("shp"), &placed, &envelope.correlation_id, now);
     if auto_ship() {

@@ -1,6 +1,8 @@
 //! Fulfillment's HTTP API.
 //!
-//! - `GET  /api/fulfillment/shipments/{order_id}` → the order's shipment
+//! - `GET  /api/fulfillment/shipments/{order_id}` → the order's shipment, for
+//!   the order's customer (their session), the holder of the order's access
+//!   token, or the admin; 401 without a credential, 404 for the rest
 //! - `POST /api/fulfillment/shipments/{order_id}/ship` (admin): the warehouse
 //!   ships a waiting shipment (with `auto_ship = false`); its reservation is
 //!   committed now. 409 `shipment_cancelled`, 409 `out_of_stock` (expired
@@ -8,7 +10,9 @@
 //! - `/api/fulfillment/admin/...` (admin): dead letters, replay, outbox flush
 //!   ([`shop_shared::event_admin`])
 
-use shop_shared::{ApiError, Router, db, event_admin, json_response, now_millis, read_request, require_admin};
+use shop_shared::{
+    ApiError, Caller, Owner, Router, db, event_admin, json_response, now_millis, read_request, require_admin,
+};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Response};
 
 use crate::domain::{self, Status};
@@ -43,10 +47,20 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     let conn = store::open()?;
     match route {
         Route::Shipment => {
+            let caller = Caller::of(&request)?;
+            caller.require_credential()?;
             let order_id = params.get("order_id");
             let shipment = store::shipment(&conn, order_id)
                 .map_err(store::unavailable)?
                 .ok_or_else(|| not_found(order_id))?;
+            let digest = match caller {
+                Caller::OrderHolder { .. } => store::access_digest(&conn, order_id).map_err(store::unavailable)?,
+                _ => None,
+            };
+            let owner = Owner { customer_id: shipment.customer_id.as_deref(), order_token_digest: digest.as_deref() };
+            if !caller.may_access(owner) {
+                return Err(not_found(order_id));
+            }
             Ok(json_response(200, &shipment))
         }
         Route::Ship => ship(&conn, params.get("order_id")).await,

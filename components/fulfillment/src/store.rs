@@ -6,6 +6,8 @@
 //!   carrier and tracking number, the committed reservation, and what the
 //!   `fulfillment.shipped` event needs (lines, address, email, customer,
 //!   payment authorization) as the order carried them.
+//! - `shipment_access`: for a guest's order, the digest of its access token
+//!   (from `order.placed`), which lets the guest see the shipment.
 
 use shop_shared::ApiError;
 use spin_sdk::sqlite::{Connection, RowResult, Value};
@@ -42,7 +44,29 @@ pub fn open() -> Result<Connection, ApiError> {
         &[],
     )
     .map_err(|e| unavailable(format!("setting up: {e}")))?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS shipment_access (order_id TEXT PRIMARY KEY, token_digest TEXT NOT NULL)",
+        &[],
+    )
+    .map_err(|e| unavailable(format!("setting up: {e}")))?;
     Ok(conn)
+}
+
+/// The digest of the access token of a guest's order, if it has one.
+pub fn access_digest(conn: &Connection, order_id: &str) -> Result<Option<String>, String> {
+    let result = conn
+        .execute("SELECT token_digest FROM shipment_access WHERE order_id = ?", &[Value::Text(order_id.to_owned())])
+        .map_err(|e| e.to_string())?;
+    Ok(result.rows.first().and_then(|row| row.get::<&str>(0)).map(str::to_owned))
+}
+
+pub fn save_access(conn: &Connection, order_id: &str, digest: &str) -> Result<(), String> {
+    conn.execute(
+        "INSERT OR IGNORE INTO shipment_access (order_id, token_digest) VALUES (?, ?)",
+        &[Value::Text(order_id.to_owned()), Value::Text(digest.to_owned())],
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 pub fn unavailable(detail: String) -> ApiError {

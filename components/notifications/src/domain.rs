@@ -151,6 +151,7 @@ mod tests {
 
     fn order(customer_id: Option<&str>) -> OrderPlaced {
         OrderPlaced {
+            access_token_digest: None,
             order_id: "ord_1".into(),
             checkout_id: None,
             customer_id: customer_id.map(str::to_owned),

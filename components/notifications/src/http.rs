@@ -2,13 +2,17 @@
 //!
 //! - `GET /api/notifications?customer=<customer id or email>` →
 //!   `{"customer", "messages": [{id, event_id, type, order_id, to, subject,
-//!   body, sent_at}]}`, newest first
+//!   body, sent_at}]}`, newest first: a signed-in shopper's own mails
+//!   (`customer` absent or their id: the mails of the orders they placed
+//!   signed in), or for the admin anyone's ([`shop_shared::Caller`]). A
+//!   guest's mails are read in their own inbox; the order access token
+//!   opens the order, not a mailbox keyed by an email anyone could type.
 //! - `/api/notifications/admin/...` (admin): dead letters and replay
 //!   ([`shop_shared::event_admin`]); notifications publishes nothing, so its
 //!   outbox flush is always empty.
 
 use serde_json::json;
-use shop_shared::{ApiError, Query, Router, event_admin, json_response, read_request};
+use shop_shared::{ApiError, Caller, Listing, Query, Router, event_admin, json_response, read_request};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Response};
 
 use crate::domain::mailbox_key;
@@ -38,10 +42,15 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     match route {
         Route::Mailbox => {
             let query = Query::parse(request.query());
-            let customer = query.get("customer").map(str::trim).filter(|c| !c.is_empty()).ok_or_else(|| {
-                ApiError::bad_request("invalid_query", "customer is required: a customer id or an email address")
-                    .with("field", "customer")
-            })?;
+            let requested = query.get("customer").map(str::trim).filter(|c| !c.is_empty());
+            let caller = Caller::of(&request)?;
+            let customer = match caller.listing(requested)? {
+                Listing::Own(id) => id,
+                Listing::Anyone(requested) => requested.ok_or_else(|| {
+                    ApiError::bad_request("invalid_query", "customer is required: a customer id or an email address")
+                        .with("field", "customer")
+                })?,
+            };
             let key = mailbox_key(customer);
             let messages = store::mailbox(&conn, &key).map_err(store::unavailable)?;
             Ok(json_response(200, &json!({ "customer": key, "messages": messages })))

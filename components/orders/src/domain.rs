@@ -818,6 +818,18 @@ impl std::fmt::Display for OrdersError {
     }
 }
 
+/// An access token digest as the creator must give it: SHA-256, 64
+/// lowercase hex digits.
+pub fn check_access_digest(digest: Option<String>) -> Result<Option<String>, OrdersError> {
+    match digest {
+        Some(d) if d.len() != 64 || !d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => Err(invalid(
+            "access_token_digest",
+            "access_token_digest must be a SHA-256 as 64 lowercase hex digits",
+        )),
+        other => Ok(other),
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> OrdersError {
     OrdersError::InvalidOrder {
         field: field.to_owned(),

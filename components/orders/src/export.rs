@@ -14,6 +14,7 @@ use shop::types::types::{Address as WitAddress, Money as WitMoney};
 use shop_shared::{Address, Money, now_millis};
 
 use crate::domain::{
+    check_access_digest,
     Customer, LineDraft, Millis, MoneyDraft, Order, OrderDraft, OrderLine, OrdersError,
     PageRequest, ShippingSpeed, Status, StatusChange, TotalsDraft, normalize_reason,
 };
@@ -50,8 +51,9 @@ impl Guest for OrdersExport {
             reservation_id: order.reservation_id,
             checkout_id: order.checkout_id,
         };
+        let digest = check_access_digest(order.access_token_digest)?;
         let (id, content) = draft.validate()?;
-        let (order, _) = OrdersStore::open()?.create(id, content, Millis(now_millis()))?;
+        let (order, _) = OrdersStore::open()?.create(id, content, digest.as_deref(), Millis(now_millis()))?;
         Ok(order.into())
     }
 

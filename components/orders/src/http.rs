@@ -1,9 +1,13 @@
 //! The orders' HTTP API: routes to the domain and the store, JSON in and out.
 //!
-//! Public (SPEC §3):
+//! A shopper's (SPEC §3), for the order's own customer (their session),
+//! the guest holding the order's access token, or the admin
+//! ([`shop_shared::Caller`]): 401 without a credential, 404
+//! `order_not_found` for an order the credential does not open.
 //! - `GET /api/orders/{id}` → the order, with its `history`
-//! - `GET /api/orders?customer=<customer id or email>&page=&per_page=` →
-//!   `{orders, total, page, per_page}`, newest first
+//! - `GET /api/orders?customer=&page=&per_page=` → `{orders, total, page,
+//!   per_page}`, newest first: a shopper's own (`customer` absent or their
+//!   id), or for the admin anyone's by customer id or email
 //! - `POST /api/orders/{id}/cancel` `{"reason"?}` → the cancelled order; only
 //!   before it ships (409 `illegal_transition` after). Publishes
 //!   `order.cancelled` through the outbox (crate::events).
@@ -20,14 +24,14 @@
 //! payment's events move them (events.rs), over the same domain and store.
 
 use shop_shared::{
-    Address, ApiError, JsonBody, Query, Router, event_admin, json_response, now_millis,
-    read_request, require_admin,
+    Address, ApiError, Caller, JsonBody, Listing, Owner, Query, Router, event_admin, json_response,
+    now_millis, read_request, require_admin,
 };
 use spin_sdk::http::{IncomingRequest, IntoResponse, Method, Request, Response};
 
 use crate::domain::{
-    Created, Customer, DEFAULT_PER_PAGE, LineDraft, Millis, OrderDraft, OrdersError, PageRequest,
-    Status, TotalsDraft, normalize_reason,
+    Created, Customer, DEFAULT_PER_PAGE, LineDraft, Millis, Order, OrderDraft, OrdersError, PageRequest,
+    Status, TotalsDraft, check_access_digest, normalize_reason,
 };
 use crate::events;
 use crate::store::OrdersStore;
@@ -67,7 +71,7 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         Route::ListOrders => list_orders(&request),
         Route::CreateOrder => create_order(&request),
         Route::GetOrder => {
-            let order = OrdersStore::open()?.order(params.get("id"))?;
+            let order = accessible_order(&request, params.get("id"))?;
             Ok(json_response(200, &order))
         }
         Route::CancelOrder => cancel_order(&request, params.get("id")),
@@ -75,10 +79,32 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
     }
 }
 
+/// The order, if the caller's credential opens it.
+fn accessible_order(request: &Request, id: &str) -> Result<Order, ApiError> {
+    let caller = Caller::of(request)?;
+    caller.require_credential()?;
+    let store = OrdersStore::open()?;
+    let order = store.order(id)?;
+    let digest = match caller {
+        Caller::OrderHolder { .. } => store.access_digest(id)?,
+        _ => None,
+    };
+    let owner = Owner { customer_id: order.content.customer_id.as_deref(), order_token_digest: digest.as_deref() };
+    if !caller.may_access(owner) {
+        return Err(OrdersError::OrderNotFound(id.to_owned()).into());
+    }
+    Ok(order)
+}
+
 /// `GET /api/orders?customer=&page=&per_page=`
 fn list_orders(request: &Request) -> Result<Response, ApiError> {
     let query = Query::parse(request.query());
-    let customer = Customer::parse(query.get("customer"))?;
+    let caller = Caller::of(request)?;
+    let requested = query.get("customer").map(str::trim).filter(|c| !c.is_empty());
+    let customer = match caller.listing(requested)? {
+        Listing::Anyone(requested) => Customer::parse(requested)?,
+        Listing::Own(id) => Customer::Id(id.to_owned()),
+    };
     let page = PageRequest::new(
         page_number(&query, "page", 1)?,
         page_number(&query, "per_page", DEFAULT_PER_PAGE)?,
@@ -115,8 +141,9 @@ fn create_order(request: &Request) -> Result<Response, ApiError> {
         reservation_id: body.required("reservation_id")?,
         checkout_id: body.optional("checkout_id")?,
     };
+    let digest = check_access_digest(body.optional("access_token_digest")?)?;
     let (id, content) = draft.validate()?;
-    let (order, created) = OrdersStore::open()?.create(id, content, Millis(now_millis()))?;
+    let (order, created) = OrdersStore::open()?.create(id, content, digest.as_deref(), Millis(now_millis()))?;
     let status = match created {
         Created::New => 201,
         Created::Existing => 200,
@@ -127,6 +154,7 @@ fn create_order(request: &Request) -> Result<Response, ApiError> {
 /// `POST /api/orders/{id}/cancel` with an optional `{"reason": "..."}`; an
 /// empty body is no reason.
 fn cancel_order(request: &Request, id: &str) -> Result<Response, ApiError> {
+    accessible_order(request, id)?;
     let reason = if request.body().iter().all(u8::is_ascii_whitespace) {
         None
     } else {

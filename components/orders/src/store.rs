@@ -36,13 +36,13 @@ use crate::domain::{
 const DATABASE: &str = "orders";
 
 /// Changes whenever the tables do.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const ORDER_COLUMNS: &str = "id, customer_id, email, status, currency, items_total, \
      shipping_total, tax_total, grand_total, address, shipping_speed, \
      payment_authorization_id, reservation_id, checkout_id, created_at";
 
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS orders (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -82,6 +82,11 @@ const SCHEMA: [&str; 6] = [
         reason TEXT
     )",
     "CREATE INDEX IF NOT EXISTS status_history_by_order ON status_history (order_id, seq)",
+    // A guest's order: the digest of its access token (shop_shared::auth).
+    "CREATE TABLE IF NOT EXISTS order_access (
+        order_id TEXT PRIMARY KEY REFERENCES orders (id),
+        token_digest TEXT NOT NULL
+    )",
 ];
 
 pub struct OrdersStore {
@@ -95,13 +100,15 @@ impl OrdersStore {
         Ok(Self { db })
     }
 
-    /// Creates the order placed at `now`, under `id` or a new `ord_` id. An
-    /// order already under `id` is returned when its content is the same and
-    /// is a conflict otherwise.
+    /// Creates the order placed at `now`, under `id` or a new `ord_` id,
+    /// opened by the access token of `access_digest` when given. An order
+    /// already under `id` is returned when its content is the same and is a
+    /// conflict otherwise.
     pub fn create(
         &self,
         id: Option<String>,
         content: OrderContent,
+        access_digest: Option<&str>,
         now: Millis,
     ) -> Result<(Order, Created), OrdersError> {
         let id = id.unwrap_or_else(|| new_id("ord"));
@@ -112,8 +119,21 @@ impl OrdersStore {
             }
             let order = Order::place(id, content, now);
             store.insert(&order)?;
+            if let Some(digest) = access_digest {
+                store.query(
+                    "INSERT INTO order_access (order_id, token_digest) VALUES (?, ?)",
+                    &[Value::Text(order.id.clone()), Value::Text(digest.to_owned())],
+                )?;
+            }
             Ok((order, Created::New))
         })
+    }
+
+    /// The digest of the access token that opens a guest's order.
+    pub fn access_digest(&self, id: &str) -> Result<Option<String>, OrdersError> {
+        let result =
+            self.query("SELECT token_digest FROM order_access WHERE order_id = ?", &[Value::Text(id.to_owned())])?;
+        Ok(result.rows.first().and_then(|row| row.get::<&str>(0)).map(str::to_owned))
     }
 
     pub fn order(&self, id: &str) -> Result<Order, OrdersError> {

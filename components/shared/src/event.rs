@@ -210,6 +210,11 @@ pub struct OrderPlaced {
     /// `standard` or `express`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<String>,
+    /// A guest's order: the SHA-256 of its access token, so that the
+    /// services keeping data about the order (fulfillment's shipment) let
+    /// the token's holder see it too. Never the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_digest: Option<String>,
 }
 
 /// `fulfillment.shipped`, produced by fulfillment.
@@ -292,6 +297,7 @@ mod tests {
 
     fn placed() -> OrderPlaced {
         OrderPlaced {
+            access_token_digest: None,
             order_id: "ord_1".into(),
             checkout_id: Some("chk_1".into()),
             customer_id: None,

@@ -16,8 +16,23 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// A new id such as `ord_1b4e28ba2fa1411d9a7c3c5d1f0b6e2a`.
 pub fn new_id(prefix: &str) -> String {
-    let bytes = random_bytes();
-    let mut id = String::with_capacity(prefix.len() + 33);
+    prefixed_hex(prefix, &random_bytes::<16>())
+}
+
+/// A new bearer secret such as `sst_<64 hex digits>`: 256 random bits, so
+/// it can be stored as a plain SHA-256 (no slow hash needed to resist
+/// guessing), with a prefix that tells which kind of token it is.
+pub fn new_secret(prefix: &str) -> String {
+    prefixed_hex(prefix, &random_bytes::<32>())
+}
+
+/// Random bytes for salts and the like.
+pub fn random<const N: usize>() -> [u8; N] {
+    random_bytes::<N>()
+}
+
+fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
+    let mut id = String::with_capacity(prefix.len() + 1 + 2 * bytes.len());
     id.push_str(prefix);
     id.push('_');
     for b in bytes {
@@ -27,23 +42,23 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn random_bytes() -> [u8; 16] {
-    let v = wasi::random::random::get_random_bytes(16);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&v[..16]);
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let v = wasi::random::random::get_random_bytes(N as u64);
+    let mut out = [0u8; N];
+    out.copy_from_slice(&v[..N]);
     out
 }
 
 /// Natively (unit tests only) the OS seeds std's hasher; good enough for
 /// distinct ids in a test.
 #[cfg(not(target_arch = "wasm32"))]
-fn random_bytes() -> [u8; 16] {
+fn random_bytes<const N: usize>() -> [u8; N] {
     use std::hash::{BuildHasher, Hasher};
-    let mut out = [0u8; 16];
+    let mut out = [0u8; N];
     for chunk in out.chunks_mut(8) {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
+        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
     }
     out
 }
@@ -69,5 +84,12 @@ mod tests {
         let b = new_id("ord");
         assert!(a.starts_with("ord_") && a.len() == 36, "{a}");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn secrets_carry_256_bits() {
+        let token = super::new_secret("sst");
+        assert!(token.starts_with("sst_") && token.len() == 4 + 64, "{token}");
+        assert_ne!(token, super::new_secret("sst"));
     }
 }
