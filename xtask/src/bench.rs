@@ -64,6 +64,13 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
         &work.join("shop-state"),
         &["--variable", "admin_token=bench", "--runtime-config-file", &shop_config.to_string_lossy()],
     )?;
+    if only == Some("sign-in") {
+        let result = sign_in_cost(&shop.base);
+        shop.stop();
+        hello.stop();
+        let _ = std::fs::remove_dir_all(&work);
+        return result;
+    }
     // Warm the catalog's seed and a cart before measuring.
     let sku = first_sku(&shop.base)?;
     call(&shop.base, "POST", "/api/carts/bench/items", &[("content-type", "application/json")], Some(&format!("{{\"sku\":\"{sku}\",\"quantity\":1}}")))?;
@@ -94,6 +101,8 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
         }
     }
 
+    sign_in_cost(&shop.base)?;
+
     // Enough stock that no checkout fails for want of it.
     let stock = call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
     if stock.status >= 300 {
@@ -115,6 +124,69 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
     shop.stop();
     events_latency(host_bin, root, &work)?;
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// What a sign-in costs (argon2id, 19 MiB, t=2, p=1, in wasm), against the
+/// same component answering `GET /api/customers/me` in the same run; and a
+/// wrong password against an unknown email, which must cost the same.
+/// Successful sign-ins reset their account's attempt count, so 20 in a row
+/// stay under the limits; the failures are 4 of each (5 per account, 20
+/// per client in a window).
+fn sign_in_cost(base: &str) -> Result {
+    let json = [("content-type", "application/json")];
+    let email = format!("bench-{}@example.com", std::process::id());
+    let password = "bench horse battery staple";
+    let r = call(base, "POST", "/api/customers", &json, Some(&format!(
+        "{{\"name\":\"Bench\",\"email\":\"{email}\",\"password\":\"{password}\"}}"
+    )))?;
+    if r.status != 201 {
+        return Err(format!("sign-up: {}", r.summary()));
+    }
+    let timed = |body: String, expected: u16| -> Result<(Duration, String)> {
+        let started = Instant::now();
+        let r = call(base, "POST", "/api/customers/sessions", &json, Some(&body))?;
+        let took = started.elapsed();
+        if r.status != expected {
+            return Err(format!("sign-in answered {} (expected {expected})", r.summary()));
+        }
+        Ok((took, String::from_utf8_lossy(&r.body).into_owned()))
+    };
+    let sign_in = |pw: &str, who: &str| format!("{{\"email\":\"{who}\",\"password\":\"{pw}\"}}");
+    let mut ok = Vec::new();
+    let mut token = String::new();
+    for _ in 0..20 {
+        let (took, body) = timed(sign_in(password, &email), 201)?;
+        ok.push(took);
+        token = body.split("\"token\":\"").nth(1).and_then(|t| t.split('"').next()).unwrap_or_default().to_string();
+    }
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..4 {
+        wrong.push(timed(sign_in("not the password", &email), 401)?.0);
+        unknown.push(timed(sign_in("not the password", &format!("nobody-{i}-{email}")), 401)?.0);
+    }
+    let mut me = Vec::new();
+    let auth = format!("Bearer {token}");
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = call(base, "GET", "/api/customers/me", &[("authorization", &auth)], None)?;
+        me.push(started.elapsed());
+        if r.status != 200 {
+            return Err(format!("GET /api/customers/me: {}", r.summary()));
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1000.0
+    };
+    let (ok, wrong, unknown, me) = (median(&mut ok), median(&mut wrong), median(&mut unknown), median(&mut me));
+    println!();
+    println!("sign-in (argon2id m=19 MiB t=2 p=1 in wasm), medians, one client");
+    println!("  POST /api/customers/sessions, right password  {ok:>8.1} ms  (20)");
+    println!("  POST /api/customers/sessions, wrong password  {wrong:>8.1} ms  (4)");
+    println!("  POST /api/customers/sessions, unknown email   {unknown:>8.1} ms  (4; {:.2}x the wrong password)", unknown / wrong);
+    println!("  GET /api/customers/me (baseline: no hash)     {me:>8.1} ms  (20; sign-in costs {:.1} ms more)", ok - me);
     Ok(())
 }
 
