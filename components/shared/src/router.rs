@@ -1,6 +1,15 @@
-//! A small router whose misses are JSON like every other error: an unknown path
-//! is 404 `not_found`, a known path with another method is 405
+//! Routing on routefinder (the matcher spin-sdk's own router uses), with
+//! misses that are JSON like every other error: an unknown path is 404
+//! `not_found`, a known path with another method is 405
 //! `method_not_allowed` with an `allow` header.
+//!
+//! Not spin-sdk's `Router` itself: its misses are plain text without
+//! `allow`, and it picks the route per method, so `GET` on a literal path
+//! that only `POST` serves (`/api/customers/sessions`) fell through to a
+//! parameter route (`/api/customers/:id`). Here the path picks its route
+//! first — the most specific pattern: a literal segment beats a parameter —
+//! and the method is checked against that pattern's methods only. So a
+//! literal path segment is a reserved word: no sku can be `prices`.
 
 use spin_sdk::http::Method;
 
@@ -9,20 +18,17 @@ use crate::query::percent_decode;
 
 /// Routes `(method, path)` to a value of the service's own route type.
 /// Patterns are literal segments and `:name` parameters, e.g.
-/// `/api/products/:sku`; the first matching route wins, so list literal paths
-/// before parameters that would also match them.
+/// `/api/products/:sku`, in any order.
 pub struct Router<R> {
-    routes: Vec<(Method, Vec<Segment>, R)>,
-}
-
-enum Segment {
-    Literal(&'static str),
-    Param(&'static str),
+    patterns: routefinder::Router<usize>,
+    /// Per pattern (the index `patterns` gives), the pattern and its
+    /// methods and routes.
+    methods: Vec<(&'static str, Vec<(Method, R)>)>,
 }
 
 /// The path parameters of a matched route, percent-decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Params(Vec<(&'static str, String)>);
+pub struct Params(Vec<(String, String)>);
 
 impl Params {
     /// The named parameter. A route only matches when all its parameters are
@@ -31,54 +37,57 @@ impl Params {
     pub fn get(&self, name: &str) -> &str {
         self.0
             .iter()
-            .find(|(param, _)| *param == name)
+            .find(|(param, _)| param == name)
             .map_or("", |(_, value)| value.as_str())
     }
 }
 
 impl<R: Copy> Router<R> {
     pub fn new() -> Self {
-        Self { routes: Vec::new() }
+        Self { patterns: routefinder::Router::new(), methods: Vec::new() }
     }
 
+    /// Adds `method pattern → route`. A malformed pattern is a bug in the
+    /// service's route table, caught by its tests.
     pub fn route(mut self, method: Method, pattern: &'static str, route: R) -> Self {
-        let segments = pattern
-            .trim_start_matches('/')
-            .split('/')
-            .map(|segment| match segment.strip_prefix(':') {
-                Some(name) => Segment::Param(name),
-                None => Segment::Literal(segment),
-            })
-            .collect();
-        self.routes.push((method, segments, route));
+        match self.methods.iter_mut().find(|(known, _)| *known == pattern) {
+            Some((_, routes)) => routes.push((method, route)),
+            None => {
+                self.patterns
+                    .add(pattern, self.methods.len())
+                    .unwrap_or_else(|e| panic!("route pattern {pattern:?}: {e}"));
+                self.methods.push((pattern, vec![(method, route)]));
+            }
+        }
         self
     }
 
     pub fn resolve(&self, method: &Method, path: &str) -> Result<(R, Params), ApiError> {
-        let mut allowed: Vec<String> = Vec::new();
-        for (route_method, segments, route) in &self.routes {
-            let Some(params) = match_path(segments, path) else {
-                continue;
-            };
-            if route_method == method {
-                return Ok((*route, params));
-            }
-            let name = route_method.to_string();
-            if !allowed.contains(&name) {
-                allowed.push(name);
-            }
+        let not_found = || ApiError::not_found("not_found", format!("no such resource: {path}"));
+        // routefinder forgives a missing leading or a trailing slash and
+        // empty segments; the shop's paths are exact.
+        if !path.starts_with('/') || path[1..].split('/').any(str::is_empty) {
+            return Err(not_found());
         }
-        if allowed.is_empty() {
-            Err(ApiError::not_found(
-                "not_found",
-                format!("no such resource: {path}"),
-            ))
-        } else {
-            Err(ApiError::method_not_allowed(
-                &method.to_string(),
-                path,
-                &allowed,
-            ))
+        let found = self.patterns.best_match(path).ok_or_else(not_found)?;
+        let mut params = Vec::new();
+        for (name, raw) in found.captures().iter() {
+            let value = percent_decode(raw).filter(|v| !v.is_empty()).ok_or_else(not_found)?;
+            params.push((name.to_owned(), value));
+        }
+        let (_, routes) = &self.methods[*found.handler()];
+        match routes.iter().find(|(route_method, _)| route_method == method) {
+            Some((_, route)) => Ok((*route, Params(params))),
+            None => {
+                let mut allowed: Vec<String> = Vec::new();
+                for (route_method, _) in routes {
+                    let name = route_method.to_string();
+                    if !allowed.contains(&name) {
+                        allowed.push(name);
+                    }
+                }
+                Err(ApiError::method_not_allowed(&method.to_string(), path, &allowed))
+            }
         }
     }
 }
@@ -86,29 +95,6 @@ impl<R: Copy> Router<R> {
 impl<R: Copy> Default for Router<R> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn match_path(segments: &[Segment], path: &str) -> Option<Params> {
-    let mut parts = path.strip_prefix('/')?.split('/');
-    let mut params = Vec::new();
-    for segment in segments {
-        let part = parts.next()?;
-        match segment {
-            Segment::Literal(literal) if *literal == part => {}
-            Segment::Literal(_) => return None,
-            Segment::Param(name) => {
-                let value = percent_decode(part)?;
-                if value.is_empty() {
-                    return None;
-                }
-                params.push((*name, value));
-            }
-        }
-    }
-    match parts.next() {
-        None => Some(Params(params)),
-        Some(_) => None,
     }
 }
 
@@ -152,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn literal_routes_listed_first_win_for_their_method_only() {
+    fn a_literal_path_is_its_own_route_whatever_the_method() {
         let router = router();
         assert_eq!(
             router
@@ -161,10 +147,22 @@ mod tests {
                 .0,
             Route::Prices
         );
-        let (route, params) = router
-            .resolve(&Method::Get, "/api/products/prices")
-            .unwrap();
-        assert_eq!((route, params.get("sku")), (Route::Get, "prices"));
+        // Not the `:sku` route with sku "prices": 405, allowing what the
+        // literal route allows.
+        for method in [Method::Get, Method::Put] {
+            let error = router.resolve(&method, "/api/products/prices").unwrap_err();
+            assert_eq!((error.status, error.code), (405, "method_not_allowed"));
+            assert_eq!(error.headers, vec![("allow", "POST".to_owned())]);
+        }
+    }
+
+    #[test]
+    fn the_order_routes_are_listed_in_does_not_matter() {
+        let router = Router::new()
+            .route(Method::Get, "/api/products/:sku", Route::Get)
+            .route(Method::Post, "/api/products/prices", Route::Prices);
+        assert_eq!(router.resolve(&Method::Post, "/api/products/prices").unwrap().0, Route::Prices);
+        assert_eq!(router.resolve(&Method::Get, "/api/products/MUG.001").unwrap().1.get("sku"), "MUG.001");
     }
 
     #[test]
@@ -183,6 +181,8 @@ mod tests {
             "/api",
             "/api/products/A/B",
             "/api/products/",
+            "/api/products//",
+            "/api/products/%FF",
             "/api/productsX",
             "api/products",
         ] {
