@@ -12,7 +12,7 @@ mod http_client;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
 const WASM_PACKAGES: &[&str] = &[
-    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "checkout", "fulfillment", "notifications", "admin", "openapi", "probe", "consumer", "listener",
+    "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "checkout", "fulfillment", "notifications", "admin", "openapi", "storefront", "probe", "consumer", "listener",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
