@@ -97,6 +97,31 @@ fn answered_by(host: &Host, path: &str) -> Value {
 }
 
 #[test]
+fn lines_printed_by_concurrent_instances_stay_whole() {
+    let app = start(&[]);
+    let h = &app.host;
+    std::thread::scope(|s| {
+        for thread in 0..8 {
+            s.spawn(move || {
+                for i in 0..25 {
+                    let text = format!("line-{thread}-{i},{},{}", "x".repeat(40), "y".repeat(40));
+                    assert_eq!(h.get(&format!("/exact?do=log&text={text}")).status, 200);
+                }
+            });
+        }
+    });
+    eventually(Duration::from_secs(5), || (h.logs().matches(" end").count() >= 200).then_some(()))
+        .unwrap_or_else(|| panic!("200 lines logged: {}", h.logs()));
+    let expected_tail = format!(" {} {} end", "x".repeat(40), "y".repeat(40));
+    let lines: Vec<String> = h.logs().lines().filter(|l| l.contains("line-")).map(str::to_owned).collect();
+    assert_eq!(lines.len(), 200, "{lines:#?}");
+    for line in &lines {
+        let ok = line.starts_with("line-") && line.ends_with(&expected_tail) && line.matches("line-").count() == 1;
+        assert!(ok, "a spliced line: {line:?}");
+    }
+}
+
+#[test]
 fn routes_pick_the_most_specific_match() {
     let app = start(&[]);
     let h = &app.host;

@@ -16,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::composition::{self, Dependencies, LoadedDependency};
 use crate::files::{self, Mount};
+use crate::instance_output::{LineBuffered, Target};
 use crate::key_value::{self, KeyValueState, KeyValueStores};
 use crate::limits::{Limits, MemoryLimit};
 use crate::manifest::{ComponentDecl, CronTrigger, DependencySource, Inherit, Manifest};
@@ -305,7 +306,9 @@ impl App {
         limits: &Limits,
     ) -> Result<Store<InstanceState>> {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(&grants.environment);
+        wasi.stdout(LineBuffered::new(Target::Stdout))
+            .stderr(LineBuffered::new(Target::Stderr))
+            .envs(&grants.environment);
         for mount in &grants.mounts {
             wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
                 .map_err(|e| anyhow!("cannot mount {}: {e:?}", mount.host.display()))?;

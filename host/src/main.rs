@@ -11,6 +11,7 @@ mod composition;
 mod cron;
 mod files;
 mod http_trigger;
+mod instance_output;
 mod key_value;
 mod limits;
 mod manifest;
