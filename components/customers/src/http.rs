@@ -103,6 +103,7 @@ fn sign_in(request: &Request) -> Result<Response, ApiError> {
 
     let store = CustomerStore::open()?;
     let now = now_millis();
+    store.forget_old_attempts(now, WINDOW_MILLIS)?;
     let (attempts, started) = store.count_attempt(&account_key, now, WINDOW_MILLIS)?;
     let mut wait = retry_after_seconds(attempts, ATTEMPTS_PER_ACCOUNT, started, now);
     if let Some(client_key) = &client_key {
