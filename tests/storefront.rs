@@ -1,7 +1,10 @@
 //! The storefront's files, on both runtimes: every image the catalog names
 //! (its seed file and its API alike) is served as SVG, every SVG under
 //! `components/storefront/assets/images/` belongs to a product, and the
-//! operator page `/admin` is served with everything it loads.
+//! operator page `/admin` is served with everything it loads; and how the
+//! files are served: pages by path, ETag and 304, gzip when asked for, a
+//! year's caching only for fingerprinted references, an HTML 404 for
+//! unknown pages and the JSON error for unknown `/api/` paths.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -136,7 +139,115 @@ fn admin_page_and_its_files_are_served(rt: Runtime) {
     assert!(seen.iter().filter(|p| p.starts_with("/js/admin")).count() >= 2, "{seen:?}");
 }
 
-on_both_runtimes!(every_catalog_image_is_served, admin_page_and_its_files_are_served);
+/// `GET path` over a plain socket, so that the bytes (gzip too) arrive as
+/// sent: `(status, lowercase headers, body)`.
+fn raw_get(h: &Host, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let authority = h.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..line_end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&bytes[line_end + 2..line_end + 2 + size]);
+        bytes = &bytes[line_end + 2 + size + 2..];
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn pages_are_served_with_etags_gzip_and_caching(rt: Runtime) {
+    let h = HostConfig::shop_on(rt).start();
+    let index = std::fs::read(root().join("components/storefront/assets/index.html")).unwrap();
+    let (status, headers, body) = raw_get(&h, "/", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("text/html; charset=utf-8"));
+    assert!(header(&headers, "content-security-policy").unwrap().contains("script-src 'self'"));
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("<html") && page.len() >= index.len(), "the page is index.html, fingerprinted");
+    let etag = header(&headers, "etag").expect("an etag").to_string();
+    let (status, headers, body) = raw_get(&h, "/", &[("if-none-match", &etag)]);
+    assert_eq!((status, body.len()), (304, 0), "unchanged: 304 and no body");
+    assert_eq!(header(&headers, "etag"), Some(etag.as_str()));
+
+    // Gzip only when accepted, and it is the same page.
+    let (status, headers, gz) = raw_get(&h, "/", &[("accept-encoding", "gzip, br")]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "vary"), Some("accept-encoding"));
+    assert_ne!(header(&headers, "etag"), Some(etag.as_str()), "the gzip bytes are another representation");
+    assert!(gz.len() < page.len() / 2, "{} of {}", gz.len(), page.len());
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, page);
+
+    // A page's references carry their content's fingerprint, and only those
+    // requests may be kept for a year.
+    let reference = page
+        .split('"')
+        .find(|part| part.starts_with("/css/") && part.contains("?v="))
+        .unwrap_or_else(|| panic!("no fingerprinted stylesheet in {page}"))
+        .to_string();
+    let (status, headers, _) = raw_get(&h, &reference, &[]);
+    assert_eq!(status, 200, "{reference}");
+    assert_eq!(header(&headers, "content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(header(&headers, "cache-control"), Some("public, max-age=31536000, immutable"));
+    let bare = reference.split('?').next().unwrap();
+    let (_, headers, _) = raw_get(&h, &format!("{bare}?v=0000000000000000"), &[]);
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"), "an old fingerprint is not this content");
+
+    // Pages by path; unknown pages and API paths.
+    let r = h.get("/products/COF-001");
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<html"), "{}", r.text);
+    let r = h.get("/no/such/page");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(r.text.contains("<html"), "{}", r.text);
+    let r = h.get("/api/no-such-service");
+    assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
+    let r = h.request("POST", "/", &[], Some(b"x"));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = h.request("HEAD", "/", &[], None);
+    assert_eq!((r.status, r.text.as_str()), (200, ""));
+}
+
+on_both_runtimes!(
+    every_catalog_image_is_served,
+    admin_page_and_its_files_are_served,
+    pages_are_served_with_etags_gzip_and_caching,
+);
 
 /// No file under assets/images/ is an orphan: each is `<sku>.svg` of a
 /// product whose `image` names it.
