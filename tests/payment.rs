@@ -427,7 +427,8 @@ fn no_full_card_number_reaches_the_store_or_the_logs() {
     assert!(!payment_files.is_empty(), "no payment database under {}: {files:?}", h.state_dir().display());
     let mut last4_seen = false;
     for path in &files {
-        let bytes = std::fs::read(path).unwrap();
+        // A journal file may go between listing and reading.
+        let Ok(bytes) = std::fs::read(path) else { continue };
         for number in numbers {
             assert!(!contains_bytes(&bytes, number.as_bytes()), "{number} is in {}", path.display());
         }
