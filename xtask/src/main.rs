@@ -1,4 +1,4 @@
-//! Developer commands: `cargo xtask <build|up|test|bench|conformance>`.
+//! Developer commands: `cargo xtask <build|up|test|browser|fuzz|bench|conformance>`.
 //!
 //! Only std, so the first `cargo xtask` on a fresh machine compiles in
 //! seconds.
@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
+mod browser;
 mod conformance;
+mod fuzz;
 mod http_client;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
         Some("build") => build().map(|_| ()),
         Some("up") => up(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("browser") => browser::parse_args(&args[1..]).and_then(|runtimes| build().and_then(|b| browser::run(&b.host, &root(), &runtimes))),
+        Some("fuzz") => fuzz::parse_args(&args[1..]).and_then(|options| build().and_then(|b| fuzz::run(&b.host, &root(), &options))),
         Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10, args.get(1).map(String::as_str))),
         Some("conformance") => run_conformance(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -41,8 +45,10 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
   build                 build the components (wasm32-wasip2) and a release shop-host
   up                    build, then serve the shop on http://127.0.0.1:3000
-  test                  build, then run every test
-  bench [events]        build, then measure the shop through shop-host (wrk, checkout, events)
+  test                  build, then run every test (then a short `fuzz` and the `browser` scenarios)
+  browser [--runtime shop-host|spin|both]  build, then run the storefront's browser scenarios (tests/browser/)
+  fuzz [options]        build, then fuzz every HTTP API against api/openapi.json (schemathesis; --help)
+  bench [events|sign-in] build, then measure the shop through shop-host (wrk, checkout, sign-in, events)
   conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
 
 fn root() -> PathBuf {
@@ -216,6 +222,8 @@ fn spin_bin() -> Option<PathBuf> {
 
 fn test(extra: &[String]) -> Result {
     ensure_test_servers()?;
+    // Before the suites, so a machine without python3 hears it at once.
+    fuzz::ensure_schemathesis()?;
     match spin_bin() {
         Some(spin) => {
             // spin.toml's timers are `[[trigger.cron]]`: Spin runs them with a plugin.
@@ -242,7 +250,17 @@ fn test(extra: &[String]) -> Result {
         .env("SHOP_ROOT", root());
     // The components' domain tests run natively too.
     cmd.args(extra);
-    run(&mut cmd)
+    let suites = run(&mut cmd);
+    // Then every HTTP API against its contract, on a shop-host of its own
+    // (fresh state, a free port), whatever the suites said.
+    let options = fuzz::Options { budget: fuzz::TEST_BUDGET, keep: false, callers: fuzz::Caller::ALL.to_vec(), extra: Vec::new() };
+    let fuzzed = fuzz::run(&built.host, &root(), &options);
+    // Then the storefront in a browser (chromium, playwright-core), on
+    // shop-host and, as the suites do, on real Spin when there is one.
+    let runtimes = if spin_bin().is_some() { vec![browser::Runtime::ShopHost, browser::Runtime::Spin] } else { vec![browser::Runtime::ShopHost] };
+    let browsed = browser::run(&built.host, &root(), &runtimes);
+    let failures: Vec<String> = [suites, fuzzed, browsed].into_iter().filter_map(|r| r.err()).collect();
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\nxtask: ")) }
 }
 
 fn run_conformance(args: &[String]) -> Result {

@@ -1,0 +1,460 @@
+//! `cargo xtask browser`: the storefront's browser scenarios
+//! (`tests/browser/*.test.mjs`, node:test + playwright-core driving the
+//! system's chromium) against a shop of their own. Also the last part of
+//! `cargo xtask test`.
+//!
+//! What it needs and sees to:
+//! - `/usr/bin/chromium` (or `CHROMIUM`): installed with apt-get when
+//!   running as root, otherwise it says how;
+//! - node and npm (it says how when they are missing);
+//! - playwright-core, exactly as `tests/browser/package-lock.json` pins it,
+//!   installed by `npm ci` into `~/.cache/shop-tools/browser-<hash of the
+//!   lockfile>/node_modules` (never into the repository) and found by the
+//!   scenarios through `NODE_PATH`. Playwright downloads no browser.
+//!
+//! Each run starts two shops on free ports with fresh state under a
+//! temporary directory and a random admin token: the shop as it ships
+//! (`fulfillment_auto_ship=true`: orders ship and are paid by themselves)
+//! and one whose warehouse waits (`fulfillment_auto_ship=false`), where an
+//! order stays `placed` long enough for the account scenario to cancel it.
+//! The runtime is shop-host, or real Spin (each with a redis-server of its
+//! own), or both one after the other. Screenshots go to `SHOP_SCREENSHOTS`
+//! (default `<temp>/shop-browser-screenshots/<runtime>`).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Result;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Runtime {
+    ShopHost,
+    Spin,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::ShopHost => "shop-host",
+            Runtime::Spin => "spin",
+        }
+    }
+}
+
+/// `cargo xtask browser [--runtime shop-host|spin|both]`.
+pub fn parse_args(args: &[String]) -> Result<Vec<Runtime>> {
+    let mut runtimes = vec![Runtime::ShopHost];
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "--runtime" => args.next().ok_or("--runtime needs shop-host, spin or both")?.as_str(),
+            other if other.starts_with("--runtime=") => &other["--runtime=".len()..],
+            "--help" | "-h" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        };
+        runtimes = match value {
+            "shop-host" => vec![Runtime::ShopHost],
+            "spin" => vec![Runtime::Spin],
+            "both" => vec![Runtime::ShopHost, Runtime::Spin],
+            other => return Err(format!("--runtime {other:?}: shop-host, spin or both")),
+        };
+    }
+    Ok(runtimes)
+}
+
+const USAGE: &str = "usage: cargo xtask browser [--runtime shop-host|spin|both]
+  builds, then runs the storefront's browser scenarios (tests/browser/) on
+  shop-host (the default), on real Spin, or on both; screenshots go to
+  SHOP_SCREENSHOTS (default <temp>/shop-browser-screenshots/<runtime>)";
+
+/// Ensures the tools, then runs the scenarios once per runtime (all of
+/// them, whatever the first said).
+pub fn run(host_bin: &Path, root: &Path, runtimes: &[Runtime]) -> Result {
+    let chromium = ensure_chromium()?;
+    ensure_node()?;
+    let node_modules = ensure_node_modules(root)?;
+    let mut failures = Vec::new();
+    for &runtime in runtimes {
+        let started = Instant::now();
+        let outcome = run_on(runtime, host_bin, root, &chromium, &node_modules);
+        let took = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(()) => eprintln!("xtask: browser scenarios on {}: passed ({took:.0} s)", runtime.name()),
+            Err(e) => {
+                eprintln!("xtask: browser scenarios on {}: FAILED ({took:.0} s)", runtime.name());
+                failures.push(format!("browser scenarios on {}: {e}", runtime.name()));
+            }
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\nxtask: ")) }
+}
+
+fn run_on(runtime: Runtime, host_bin: &Path, root: &Path, chromium: &Path, node_modules: &Path) -> Result {
+    let work = WorkDir(std::env::temp_dir().join(format!("shop-browser-{}-{}-{}", runtime.name(), std::process::id(), random_hex(4))));
+    std::fs::create_dir_all(&work.0).map_err(|e| format!("cannot create {}: {e}", work.0.display()))?;
+    let admin_token = format!("browser-admin-{}", random_hex(16));
+    let mut shop = Shop::start(runtime, host_bin, root, &work.0.join("shop"), &admin_token, true)?;
+    let mut held = Shop::start(runtime, host_bin, root, &work.0.join("held"), &admin_token, false)?;
+    let shots = match std::env::var_os("SHOP_SCREENSHOTS").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join(runtime.name()),
+        None => std::env::temp_dir().join("shop-browser-screenshots").join(runtime.name()),
+    };
+    // Last run's pictures are not this run's.
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).map_err(|e| format!("cannot create {}: {e}", shots.display()))?;
+    let dir = root.join("tests").join("browser");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".test.mjs")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no *.test.mjs in {}", dir.display()));
+    }
+    eprintln!(
+        "xtask: browser scenarios ({} files) on {} ({}; a held shop at {}), chromium {}, screenshots in {}",
+        files.len(),
+        runtime.name(),
+        shop.base,
+        held.base,
+        chromium.display(),
+        shots.display()
+    );
+    // The files one after the other (each starts its own chromium; this is
+    // a 2-core machine); the test names are tests/browser/'s own.
+    let status = Command::new("node")
+        .current_dir(root)
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
+        .args(files.iter().map(|f| f.strip_prefix(root).unwrap_or(f)))
+        .env("NODE_PATH", node_modules)
+        .env("SHOP_BASE_URL", &shop.base)
+        .env("SHOP_HELD_BASE_URL", &held.base)
+        .env("SHOP_ADMIN_TOKEN", &admin_token)
+        .env("SHOP_SCREENSHOTS", &shots)
+        .env("CHROMIUM", chromium)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let mut problems = Vec::new();
+    if !status.success() {
+        problems.push(format!("node --test failed ({status}); screenshots in {}", shots.display()));
+    }
+    for s in [&mut shop, &mut held] {
+        if let Some(exit) = s.exited() {
+            problems.push(format!("{} stopped during the run ({exit}); its log:\n{}", runtime.name(), s.log_tail(60)));
+        }
+    }
+    drop(held);
+    drop(shop);
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+}
+
+// ---- the tools ------------------------------------------------------------
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n") || o.stdout == b"0")
+}
+
+fn works(cmd: &str, arg: &str) -> bool {
+    Command::new(cmd).arg(arg).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// `CHROMIUM`, else /usr/bin/chromium, installed with apt-get when missing
+/// and we are root.
+fn ensure_chromium() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() { Ok(path) } else { Err(format!("CHROMIUM={} is not a file", path.display())) };
+    }
+    let path = PathBuf::from(CHROMIUM);
+    if path.is_file() {
+        return Ok(path);
+    }
+    if is_root() && works("apt-get", "--version") {
+        eprintln!("xtask: installing chromium (the browser scenarios drive it)");
+        crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+        crate::run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(format!("apt-get installed chromium but {CHROMIUM} is missing: set CHROMIUM to the browser"));
+    }
+    Err(format!(
+        "the browser scenarios need {CHROMIUM}: install it (Debian/Ubuntu: `sudo apt-get install chromium`), or set CHROMIUM to a Chromium binary"
+    ))
+}
+
+fn ensure_node() -> Result {
+    for tool in ["node", "npm"] {
+        if !works(tool, "--version") {
+            return Err(format!(
+                "the browser scenarios need {tool} (Node.js 20 or newer, with npm): install it (https://nodejs.org, or your distribution's nodejs and npm packages)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// playwright-core as tests/browser/package-lock.json pins it, in a cache
+/// directory keyed by the lockfile: its node_modules.
+fn ensure_node_modules(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("tests").join("browser");
+    let lock = std::fs::read(dir.join("package-lock.json")).map_err(|e| format!("cannot read tests/browser/package-lock.json: {e}"))?;
+    let manifest = std::fs::read(dir.join("package.json")).map_err(|e| format!("cannot read tests/browser/package.json: {e}"))?;
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or("HOME is not set: it says where ~/.cache/shop-tools is")?;
+    let tools = PathBuf::from(home).join(".cache").join("shop-tools");
+    let key = format!("{:016x}", fnv1a(&[&lock[..], &manifest[..]]));
+    let cache = tools.join(format!("browser-{key}"));
+    let installed = |at: &Path| at.join("node_modules").join("playwright-core").join("package.json").is_file();
+    if installed(&cache) {
+        return Ok(cache.join("node_modules"));
+    }
+    // Installed next to its place and moved there when complete, so an
+    // interrupted or concurrent install never leaves a half one that looks done.
+    let staging = tools.join(format!(".browser-{key}-{}-{}", std::process::id(), random_hex(4)));
+    std::fs::create_dir_all(&staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    eprintln!("xtask: installing tests/browser's npm dependencies (npm ci) into {}", cache.display());
+    let result = (|| {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(dir.join(file), staging.join(file)).map_err(|e| format!("cannot copy {file}: {e}"))?;
+        }
+        let out = Command::new("npm")
+            .current_dir(&staging)
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run npm: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "npm ci in {} failed ({}; is the npm registry reachable?):\n{}{}",
+                staging.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if !installed(&staging) {
+            return Err("npm ci did not install playwright-core".into());
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if let Err(e) = std::fs::rename(&staging, &cache) {
+        let _ = std::fs::remove_dir_all(&staging);
+        // Another run may have installed it meanwhile.
+        if !installed(&cache) {
+            return Err(format!("cannot move {} to {}: {e}", staging.display(), cache.display()));
+        }
+    }
+    Ok(cache.join("node_modules"))
+}
+
+/// FNV-1a, 64 bits: a cache key, not a checksum anyone relies on.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+// ---- the shops ------------------------------------------------------------
+
+/// A shop serving spin.toml on shop-host or Spin, fresh state under `state`;
+/// stopped (its whole process group, and its redis-server) when dropped.
+struct Shop {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    redis: Option<Child>,
+}
+
+impl Shop {
+    fn start(runtime: Runtime, host_bin: &Path, root: &Path, state: &Path, admin_token: &str, auto_ship: bool) -> Result<Shop> {
+        // Every store file under the fresh state directory (not the repo's .spin/).
+        let config = crate::runtime_config_in(state)?;
+        let log = state.join("host.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let mut redis = None;
+        let mut cmd = match runtime {
+            Runtime::ShopHost => {
+                let mut cmd = Command::new(host_bin);
+                // Port 0: the system picks a free one and shop-host prints it.
+                cmd.args(["up", "--from"]).arg(root.join("spin.toml")).args(["--listen", "127.0.0.1:0"]);
+                cmd
+            }
+            Runtime::Spin => {
+                let spin = crate::spin_bin().ok_or("no Spin found (SPIN_BIN, `spin` on PATH, ../shared/tools/spin)")?;
+                // Spin's Redis triggers need a real server.
+                let port = free_port();
+                redis = Some(
+                    Command::new("redis-server")
+                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                        .current_dir(state)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| format!("cannot start redis-server (install it: `sudo apt-get install redis-server`): {e}"))?,
+                );
+                let url = format!("redis://127.0.0.1:{port}");
+                let mut cmd = Command::new(spin);
+                cmd.args(["up", "--from"])
+                    .arg(root.join("spin.toml"))
+                    .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+                    .args(["--variable", &format!("redis_address={url}"), "--variable", &format!("redis_host={url}")]);
+                cmd
+            }
+        };
+        cmd.current_dir(root)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--runtime-config-file")
+            .arg(&config)
+            .args(["--variable", &format!("admin_token={admin_token}")])
+            .args(["--variable", &format!("fulfillment_auto_ship={auto_ship}")])
+            .env("SHOP_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        // Its own process group: `spin up` runs each trigger as a child process.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(mut r) = redis {
+                    let _ = r.kill();
+                    let _ = r.wait();
+                }
+                return Err(format!("cannot start {}: {e}", runtime.name()));
+            }
+        };
+        let stdout = child.stdout.take().expect("piped");
+        let mut shop = Shop { child, base: String::new(), log, redis };
+        // From here on, an error drops `shop`, which stops it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match out.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if let Some(url) = line.trim().strip_prefix("Serving ") {
+                            let _ = tx.send(url.trim_end_matches('/').to_string());
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        let deadline = Instant::now() + Duration::from_secs(180);
+        shop.base = loop {
+            if let Ok(base) = rx.recv_timeout(Duration::from_millis(100)) {
+                break base;
+            }
+            if Instant::now() > deadline || shop.exited().is_some() {
+                return Err(format!("{} did not start serving:\n{}", runtime.name(), shop.log_tail(60)));
+            }
+        };
+        // Serving means listening; wait until the app answers too.
+        let addr: std::net::SocketAddr = shop
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|_| format!("{} serves on {:?}, not http://<ip>:<port>", runtime.name(), shop.base))?;
+        loop {
+            match crate::http_client::http_request(addr, "GET", "/api/products?per_page=1", &[], None) {
+                Ok(r) if r.status == 200 => break,
+                _ if Instant::now() > deadline => return Err(format!("{} at {} does not serve the catalog:\n{}", runtime.name(), shop.base, shop.log_tail(60))),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        Ok(shop)
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(redis) = &mut self.redis {
+            let _ = redis.kill();
+            let _ = redis.wait();
+        }
+    }
+}
+
+/// A temporary directory, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port for a server started by port (Spin, redis-server),
+/// below the kernel's ephemeral range, as tests/lib.rs picks them: a port
+/// from there can be handed to an outgoing connection before the server binds it.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_start.max(10_001));
+    let seed = std::process::id().wrapping_mul(7919) ^ 0x5bd1_e995;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (seed.wrapping_add(n.wrapping_mul(104_729)) % (high - low))) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `bytes` random bytes as hex, from the system's random source.
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in buf.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+            let n = h.finish().to_le_bytes();
+            chunk.copy_from_slice(&n[..chunk.len()]);
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
