@@ -120,7 +120,7 @@ impl Caller {
     }
 }
 
-pub const USAGE: &str = "usage: cargo xtask fuzz [--max-examples N] [--seed N] [--workers N] [--caller anonymous|shopper|admin]... [-- <schemathesis run options>]
+pub const USAGE: &str = "usage: cargo xtask fuzz [--max-examples N] [--seed N] [--workers N] [--caller anonymous|shopper|admin]... [--keep] [-- <schemathesis run options>]
   --max-examples N   test cases per operation in the fuzzing phase (default 250; `xtask test` uses 25)
   --seed N           schemathesis's random seed (default 20260301)
   --workers N        concurrent schemathesis workers (default 1: reproducible order)

@@ -178,7 +178,14 @@ impl Services for Wired {
                 "the payment processor failed; nothing was charged, try again",
             )),
             Err(E::InvalidCard(message)) => {
-                Err(ApiError::unprocessable("invalid_card", message).with("field", "card.number"))
+                // The payment service's message starts with the field it
+                // refused when that is the expiry (`exp_month must be ...`,
+                // `exp_year must be ...`); otherwise it is the number.
+                let field = ["exp_month", "exp_year"]
+                    .into_iter()
+                    .find(|f| message.starts_with(f))
+                    .map_or("card.number", |f| if f == "exp_month" { "card.exp_month" } else { "card.exp_year" });
+                Err(ApiError::unprocessable("invalid_card", message).with("field", field))
             }
             Err(E::CardExpired(message)) => Err(ApiError::new(402, "card_expired", message)),
             Err(E::InvalidCvc(message)) => {
