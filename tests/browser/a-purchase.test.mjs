@@ -89,6 +89,11 @@ test("a. search, two products, cart, checkout, confirmation follows the order to
   const history = await page.locator("#order-history [data-testid=history-entry]").evaluateAll((n) => n.map((e) => e.dataset.status));
   assert.deepEqual(history.slice(0, 1), ["placed"]);
   assert.ok(history.includes("paid"), `history: ${history}`);
+  // The history in a person's words: the capture as money, no event names.
+  const reasons = await page.locator("#order-history [data-testid=history-entry]").evaluateAll((n) => n.map((e) => [e.dataset.status, e.querySelector("[data-testid=history-reason]")?.textContent ?? ""]));
+  assert.deepEqual(reasons.filter(([s]) => s === "paid").map(([, r]) => r), [`Payment of ${euro(checkout.totals.grand_total)} taken`], JSON.stringify(reasons));
+  for (const [status, reason] of reasons) assert.doesNotMatch(reason, /implied by|captured|\b\d+ EUR\b|[a-z]+\.[a-z]+/, `${status}: ${reason}`);
+  assert.match(reasons.find(([s]) => s === "shipped")?.[1] ?? "", /^(Shipped with ShopPost, tracking number SP\d{12}SH|Payment taken)$/, JSON.stringify(reasons));
   assert.match(await text(page.locator("#order-body")), new RegExp(`Confirmation sent to ${email.replace(/[.+]/g, "\\$&")}`));
   assert.match(await text(page.locator("#poll-status")), /Up to date/);
   assert.equal(await text(page.locator("#cart-count")), "0");

@@ -5,7 +5,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, newPage, shot, api, uniqueEmail, text, fillCheckout, fillCard, waitForQuote, waitForConfirmation, assertConfirmationSteps, addFromProductPage, assertNoPageErrors, checkoutIdOfKey, admin, DECLINE, APPROVE, BASE, ADMIN_TOKEN, EXP_YEAR } from "./helper.mjs";
+import { launch, newPage, shot, api, uniqueEmail, text, fillCheckout, fillCard, waitForQuote, waitForConfirmation, assertConfirmationSteps, addFromProductPage, assertNoPageErrors, checkoutIdOfKey, admin, DECLINE, APPROVE, BASE, ADMIN_TOKEN, EXP_YEAR, setStock } from "./helper.mjs";
 
 let browser;
 let declinedCheckout = null; // b's, for g
@@ -76,6 +76,8 @@ test("g. the operator page: token, stock levels, the declined checkout's saga gr
   const checkout = (await api("GET", `/api/checkout/${checkoutId}`)).body;
   assert.equal(checkout.status, "failed");
 
+  const lowBefore = (await api("GET", "/api/inventory/CMP-006")).body; // no scenario buys it
+  await setStock("CMP-006", lowBefore.reserved + 3);
   const page = await newPage(browser);
   await page.goto(`${BASE}/admin`);
   await page.getByTestId("auth").waitFor();
@@ -95,6 +97,16 @@ test("g. the operator page: token, stock levels, the declined checkout's saga gr
   assert.equal(await text(row.getByTestId("stock-on-hand")), String(level.on_hand));
   assert.equal(await text(row.getByTestId("stock-reserved")), String(level.reserved));
   assert.match(await text(row.getByTestId("stock-available")), new RegExp(`^${level.available}\\b`));
+  // A low level reads "3 low": the number, a gap, the pill.
+  const lowCell = page.locator('[data-testid=stock-row][data-sku="CMP-006"] [data-testid=stock-available]');
+  assert.equal(await text(lowCell), "3 low");
+  const gap = await lowCell.locator(".adm-pill").evaluate((pill) => {
+    const range = document.createRange();
+    range.selectNodeContents(pill.parentElement.firstChild);
+    return pill.getBoundingClientRect().left - range.getBoundingClientRect().right;
+  });
+  assert.ok(gap >= 3, `the low pill keeps a gap after the number (${gap}px)`);
+  await setStock("CMP-006", lowBefore.on_hand);
   const products = (await api("GET", "/api/products?per_page=100")).body.total;
   assert.equal(await page.getByTestId("stock-row").count(), products, "a row per product");
   await shot(page, "g", "1-stock");

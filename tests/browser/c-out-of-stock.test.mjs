@@ -44,6 +44,10 @@ test("c. an item out of stock is named at checkout and can be removed", { timeou
 
     // Remove it: the summary and the cart no longer hold it; the quote follows.
     await alert.getByTestId("remove-out-of-stock").click();
+    // From the click on, the old total is not offered: stale, and no placing until the new quote.
+    const during = await page.evaluate(() => ({ disabled: document.getElementById("place-order").disabled, total: document.getElementById("sum-total").textContent, busy: document.getElementById("quote").getAttribute("aria-busy") }));
+    assert.deepEqual([during.disabled, during.busy], [true, "true"], `while the cart changes: ${JSON.stringify(during)}`);
+    assert.doesNotMatch(during.total, /€/, `no total shown while the cart changes: ${JSON.stringify(during)}`);
     await page.locator('#checkout-alert[data-kind="out_of_stock"]').waitFor({ state: "hidden" });
     await page.locator(`[data-testid=summary-line][data-sku="${SCARCE}"]`).waitFor({ state: "detached" });
     assert.deepEqual(await page.getByTestId("summary-line").evaluateAll((n) => n.map((li) => li.dataset.sku)), [OTHER]);

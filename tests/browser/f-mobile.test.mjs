@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, newPage, shot, api, unique, uniqueEmail, eventually, setStock, APPROVE, text, fillCheckout, waitForQuote, waitForConfirmation, assertConfirmationSteps, waitForOrderStatus, assertNoPageErrors, EXP_YEAR } from "./helper.mjs";
+import { BASE, launch, newPage, shot, api, unique, uniqueEmail, eventually, setStock, APPROVE, text, fillCheckout, waitForQuote, waitForConfirmation, assertConfirmationSteps, waitForOrderStatus, assertNoPageErrors, EXP_YEAR, euro } from "./helper.mjs";
 
 let browser;
 before(async () => (browser = await launch()));
@@ -56,6 +56,9 @@ test("f. 375 px: no horizontal overflow, and the purchase works", { timeout: 120
   await page.getByTestId("product-card").first().waitFor();
   await page.waitForFunction(() => !document.querySelector("#product-grid .skeleton") && !document.querySelector("[data-stock=unknown]"));
   await assertNoOverflow(page, "the catalog");
+  // The header wraps (brand above the nav) but keeps its padding: the brand is not flush with the top edge.
+  const brandTop = await page.evaluate(() => document.getElementById("brand").getBoundingClientRect().top - document.querySelector(".site-header").getBoundingClientRect().top);
+  assert.ok(brandTop >= 6, `the brand sits ${brandTop}px below the top edge`);
   await shot(page, "f", "1-catalog");
 
   // Quick add from the card, then the product page for a second item.
@@ -99,12 +102,10 @@ test("f. 375 px: no horizontal overflow, and the purchase works", { timeout: 120
   await page.context().close();
 });
 
-// Beyond the catalog, cart and checkout: the pages after the purchase. They
-// overflowed when this was written (the status history's and the mailbox's
-// unbreakable ids: see the report of the test that added them), so this is a
-// `todo` test: it runs and says what it finds, and does not fail the suite.
-// Drop the todo once it passes.
-test("f. 375 px: the confirmation (paid) and the account page (orders, mailbox) have no horizontal overflow", { timeout: 60_000, todo: "known page bug: ids in the status history and the mailbox do not wrap at 375 px" }, async () => {
+// Beyond the catalog, cart and checkout: the pages after the purchase, with
+// their long unbreakable tokens (order and payment ids in the status history,
+// "Your order ord_<32 hex> …" in the mailbox), which must wrap at 375 px.
+test("f. 375 px: the confirmation (paid) and the account page (orders, mailbox) have no horizontal overflow", { timeout: 60_000 }, async () => {
   const problems = [confirmationOverflow];
   const email = uniqueEmail("f-account");
   const password = "correct horse battery staple";
@@ -127,7 +128,11 @@ test("f. 375 px: the confirmation (paid) and the account page (orders, mailbox) 
   await eventually(async () => (await page.locator("#mailbox [data-testid=message]").count()) >= 3 || (await page.locator("#mailbox-refresh").click(), false), 20_000, "the mailbox has the order's mails");
   problems.push(await overflow(page, "the account page"));
   await shot(page, "f", "6-account");
+  const paidReasons = await page.locator(`[data-testid=order-card][data-order-id="${placed.body.order_id}"] [data-testid=history-entry][data-status="paid"]`)
+    .evaluateAll((entries) => entries.map((e) => e.querySelector("[data-testid=history-reason]")?.textContent ?? e.textContent));
   await page.context().close();
   const found = problems.filter(Boolean);
   assert.deepEqual(found, [], found.join("\n"));
+  // The order card's history speaks as a person would (no raw "5675 EUR captured (…)").
+  assert.deepEqual(paidReasons, [`Payment of ${euro(placed.body.totals.grand_total)} taken`]);
 });

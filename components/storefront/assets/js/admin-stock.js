@@ -80,7 +80,7 @@ function cells(level) {
     h('td', { class: 'num', dataset: { testid: 'stock-on-hand' } }, level.on_hand),
     h('td', { class: 'num', dataset: { testid: 'stock-reserved' } }, level.reserved),
     h('td', { class: `num${low ? ' adm-low' : ''}`, dataset: { testid: 'stock-available' } },
-      level.available, low ? h('span', { class: 'adm-pill adm-pill-warn' }, 'low') : null),
+      level.available, low ? [' ', h('span', { class: 'adm-pill adm-pill-warn' }, 'low')] : null),
   ];
 }
 

@@ -22,7 +22,12 @@
 //   #summary-lines [data-testid=summary-line][data-sku]  the cart's lines
 //   #sum-items, #sum-shipping, #sum-tax, #sum-total, #vat-rate  the live quote (aria-live)
 //   #quote-status                        "Updating…", the zone and rate, or a quote error
-//   #place-order                         submit (disabled while a request is in flight)
+//     [data-testid=quote-retry]          asks for a failed quote again
+//   #quote[aria-busy=true][data-state=stale]  the totals do not yet match the inputs
+//                                        (data-state: none|stale|ready|error)
+//   #place-order                         submit (disabled while a request is in flight, and while
+//                                        a country is chosen but its quote for the current cart,
+//                                        country and speed has not arrived or failed)
 //   #submit-status                       "Placing your order…" (aria-live)
 //   #checkout-alert                      page-level outcome (role=alert; data-kind=network|out_of_stock|declined|error|session|empty)
 //     [data-testid=checkout-retry]       resend the same attempt (same key) after a network error
@@ -54,6 +59,11 @@ let currency = "EUR";
 let itemsTotal = 0;
 let inFlight = false;
 let quoteSeq = 0;
+// What the totals shown are for: "none" (no country or no cart: nothing to
+// quote, the form's checks speak), "stale" (an input changed, a quote is
+// due), "ready" (they match the current inputs) or "error".
+let quoteState = "none";
+let cartLoaded = false;
 
 // ---- the attempt and its key -------------------------------------------------
 
@@ -201,11 +211,16 @@ function showSummaryLines() {
 }
 
 async function loadCart() {
+  cartLoaded = false;
+  markStale();
   try {
     const answer = await cartWithProducts();
     lines = answer.lines;
   } catch (error) {
     lines = [];
+    quoteSeq++;
+    resetQuote("");
+    setQuoteState("none");
     showAlert("network", "alert-error", el("p", {}, `Your cart could not be loaded. ${describeError(error)}`),
       el("div", { class: "actions" }, button("Try again", "cart-reload", () => {
         alertBox.hidden = true;
@@ -213,6 +228,7 @@ async function loadCart() {
       })));
     return;
   }
+  cartLoaded = true;
   const priced = lines.filter((l) => l.product);
   currency = priced.length ? priced[0].product.price.currency : "EUR";
   itemsTotal = priced.reduce((sum, l) => sum + l.product.price.amount * l.quantity, 0);
@@ -220,14 +236,10 @@ async function loadCart() {
   showSummaryLines();
   if (!lines.length) {
     showAlert("empty", "alert-info", el("p", {}, "Your cart is empty, so there is nothing to check out yet."), el("p", {}, el("a", { href: "/" }, "Browse the catalog")));
-    placeButton.disabled = true;
   } else if (priced.length < lines.length) {
     showAlert("error", "alert-warn", el("p", {}, "Your cart holds a product the shop no longer sells. "), el("p", {}, el("a", { href: "/cart" }, "Review your cart")));
-  } else if (!inFlight) {
-    placeButton.disabled = false;
   }
-  if (country.value && lines.length) resetQuote("Updating shipping and VAT…"); // no stale total for the new lines
-  quote();
+  inputsChanged();
 }
 
 function resetQuote(message) {
@@ -242,14 +254,76 @@ function resetQuote(message) {
   quoteStatus.textContent = message;
 }
 
+/** Whether there is something to quote: a country, and a cart with priced lines (or one still loading). */
+function quotable() {
+  return country.value !== "" && (!cartLoaded || lines.some((l) => l.product));
+}
+
+/** What a quote depends on: the cart's lines, the country, the speed. */
+function quoteInputs() {
+  const speed = form.querySelector("input[name=shipping]:checked")?.value || "standard";
+  return JSON.stringify([country.value, speed, lines.map((l) => [l.sku, l.quantity, l.product ? l.product.price.amount : null])]);
+}
+
+function setQuoteState(state) {
+  quoteState = state;
+  const box = $("quote");
+  box.dataset.state = state;
+  box.setAttribute("aria-busy", state === "stale" ? "true" : "false");
+  updatePlaceButton();
+}
+
+/** "Place order" is pressable when nothing is in flight, the cart has lines, and the total shown is the one that will be charged. */
+function updatePlaceButton() {
+  placeButton.disabled = inFlight || !cartLoaded || !lines.length || (quotable() && quoteState !== "ready");
+}
+
+/**
+ * An input of the quote changed (or is about to): the totals shown are no
+ * longer the ones the checkout would charge. Answers still on their way are
+ * for the old inputs and will be ignored (quoteSeq).
+ */
+function markStale() {
+  quoteSeq++;
+  if (!quotable()) return setQuoteState("none");
+  $("sum-shipping").textContent = "…";
+  $("sum-tax").textContent = "…";
+  $("vat-rate").textContent = "";
+  $("sum-total").textContent = "Updating…";
+  quoteStatus.textContent = "Updating shipping and VAT…";
+  setQuoteState("stale");
+}
+
+/** Marks the totals stale at once, and asks for the new quote (debounced). */
+function inputsChanged() {
+  markStale();
+  quote();
+}
+
+function quoteFailed(message) {
+  const retry = el("button", { type: "button", class: "btn-link", dataset: { testid: "quote-retry" } }, "Try again");
+  retry.addEventListener("click", () => {
+    markStale();
+    quote.flush();
+  });
+  quoteStatus.replaceChildren(message, " ", retry);
+  setQuoteState("error");
+}
+
 const ZONES = { domestic: "Domestic", eu: "EU", world: "International" };
 
 async function updateQuote() {
-  const seq = ++quoteSeq;
   const destination = country.value;
   const priced = lines.filter((l) => l.product);
-  if (!priced.length) return resetQuote("Your cart is empty.");
-  if (!destination) return resetQuote("Choose a country to see shipping and VAT.");
+  if (!cartLoaded) return; // loadCart asks again once the cart is here
+  if (!priced.length || !destination) {
+    quoteSeq++;
+    setQuoteState("none");
+    return resetQuote(priced.length ? "Choose a country to see shipping and VAT." : "Your cart is empty.");
+  }
+  if (quoteState !== "stale") markStale();
+  const seq = ++quoteSeq;
+  const inputs = quoteInputs();
   quoteStatus.textContent = "Updating shipping and VAT…";
   const speed = form.querySelector("input[name=shipping]:checked")?.value || "standard";
   const items = priced.map((l) => ({ weight_grams: l.product.weight_grams, quantity: l.quantity }));
@@ -263,7 +337,7 @@ async function updateQuote() {
     });
     const chosen = quotes[SPEEDS.indexOf(speed)];
     const tax = await api("/api/tax/quote", { method: "POST", body: { destination: { country: destination }, goods: { amount: itemsTotal, currency }, shipping: chosen.cost } });
-    if (seq !== quoteSeq) return;
+    if (seq !== quoteSeq || inputs !== quoteInputs()) return; // for inputs that have changed since
     $("sum-shipping").textContent = formatMoney(chosen.cost);
     $("sum-tax").textContent = formatMoney(tax.total_tax);
     $("vat-rate").textContent = `(${(tax.rate_basis_points / 100).toLocaleString("en", { maximumFractionDigits: 2 })} %)`;
@@ -272,10 +346,11 @@ async function updateQuote() {
     quoteStatus.textContent = `${ZONES[chosen.zone] || chosen.zone} ${speed} shipping to ${countryName(destination)}, ${(chosen.weight_grams / 1000).toLocaleString("en")} kg; ${rule}.`;
     setFieldError("country", "");
     setFieldError("speed-standard", "");
+    setQuoteState("ready");
   } catch (error) {
     if (seq !== quoteSeq) return;
     resetQuote("");
-    quoteStatus.textContent = error instanceof NetworkError ? "Could not update the quote: the shop is unreachable. It will update when you change the address or speed." : `Cannot quote: ${describeError(error)}`;
+    quoteFailed(error instanceof NetworkError ? "Could not update the total: the shop is unreachable." : `Cannot quote: ${describeError(error)}`);
     const id = error.code === "unknown_country" ? "country" : error.code === "too_heavy" || error.code === "cannot_ship" ? "speed-standard" : fieldId(error.field);
     if (id) setFieldError(id, describeError(error));
   }
@@ -286,7 +361,7 @@ const quote = debounce(updateQuote, 300);
 
 function setBusy(busy) {
   inFlight = busy;
-  placeButton.disabled = busy || !lines.length;
+  updatePlaceButton();
   placeButton.textContent = busy ? "Placing your order…" : "Place order";
   form.setAttribute("aria-busy", busy ? "true" : "false");
   alertBox.querySelectorAll("button").forEach((b) => (b.disabled = busy));
@@ -295,7 +370,7 @@ function setBusy(busy) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  if (inFlight) return;
+  if (inFlight || placeButton.disabled) return; // also while the total shown is not the current one
   clearErrors();
   const body = collect();
   if (!validate(body)) return;
@@ -430,6 +505,7 @@ function outOfStock(error) {
   }));
   const remove = button(skus.length === 1 ? "Remove it from my cart" : "Remove them from my cart", "remove-out-of-stock", async () => {
     remove.disabled = true;
+    markStale(); // the cart changes: no total until the new one is quoted
     try {
       for (const sku of skus) {
         await removeItem(sku).catch((e) => {
@@ -443,6 +519,7 @@ function outOfStock(error) {
     } catch (e) {
       remove.disabled = false;
       showAlert("out_of_stock", "alert-error", el("p", {}, `Could not update your cart: ${describeError(e)}`));
+      await loadCart(); // what the cart holds now, and its quote
     }
   }, "btn");
   showAlert("out_of_stock", "alert-error",
@@ -508,7 +585,7 @@ async function prefill() {
       for (const f of ["line1", "line2", "city", "postal_code"]) if (!$(f).value && address[f]) $(f).value = address[f];
       if (!country.value && address.country) {
         country.value = address.country;
-        quote();
+        inputsChanged();
       }
     }
   } catch {
@@ -529,8 +606,10 @@ document.getElementById("test-cards").addEventListener("click", (event) => {
   if (!$("card-cvc").value) $("card-cvc").value = "123";
   $("card-number").focus();
 });
-country.addEventListener("change", quote);
-form.querySelectorAll("input[name=shipping]").forEach((radio) => radio.addEventListener("change", quote));
+// Any input of the quote: the totals are stale from this moment on.
+country.addEventListener("change", inputsChanged);
+country.addEventListener("input", inputsChanged);
+form.querySelectorAll("input[name=shipping]").forEach((radio) => radio.addEventListener("change", inputsChanged));
 // A field the server named is fixed once it changes.
 form.addEventListener("input", (event) => {
   if (event.target.id && event.target.getAttribute("aria-invalid") === "true") setFieldError(event.target.id, "");

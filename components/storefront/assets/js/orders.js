@@ -27,12 +27,49 @@ export function totalOf(order) {
   return formatMoney(order.totals.grand_total, order.totals.currency);
 }
 
+// The reasons the services write into an order's history (components/orders/src/events.rs,
+// domain.rs `follow`, shared event::cancel_reason, checkout's fail_order, and this page's
+// cancel), as a person would say them. Any other reason (an operator's own words) is shown as is.
+const EVENT_WORDS = {
+  "payment.captured": "Payment taken",
+  "fulfillment.shipped": "Handed to the carrier",
+  "order.cancelled": "Cancelled",
+};
+const REASON_WORDS = {
+  customer_request: "Cancelled at your request",
+  "cancelled by the shopper": "Cancelled at your request",
+  out_of_stock: "Cancelled: an item ran out of stock; nothing was charged",
+  payment_failed: "Cancelled: the payment could not be taken",
+  "checkout failed; the saga was compensated": "The checkout did not go through; nothing was charged",
+};
+
+/** A history entry's reason for people: {text, title?} (title: the raw reason, when reworded), or null. */
+export function reasonText(change) {
+  const raw = typeof change.reason === "string" ? change.reason.trim() : "";
+  if (!raw) return null;
+  if (Object.hasOwn(REASON_WORDS, raw)) return { text: REASON_WORDS[raw], title: raw };
+  // A step an event skipped over: "implied by payment.captured".
+  const implied = /^implied by ([a-z_.]+)$/.exec(raw);
+  if (implied) return { text: EVENT_WORDS[implied[1]] || "Recorded with a later update", title: raw };
+  // payment.captured: "5675 EUR captured (cap_…)".
+  const captured = /^(-?\d+) ([A-Z]{3}) captured(?: \((.+)\))?$/.exec(raw);
+  if (captured) {
+    return { text: `Payment of ${formatMoney(Number(captured[1]), captured[2])} taken`, title: captured[3] ? `Payment reference ${captured[3]}` : raw };
+  }
+  // fulfillment.shipped: "<carrier> <tracking number>".
+  const shipped = change.status === "shipped" && /^(\S+) ([A-Z0-9-]{6,})$/.exec(raw);
+  if (shipped) return { text: `Shipped with ${shipped[1]}, tracking number ${shipped[2]}`, title: raw };
+  return { text: raw };
+}
+
 export function historyList(order) {
-  return order.history.map((change) =>
-    el("li", { dataset: { testid: "history-entry", status: change.status } },
+  return order.history.map((change) => {
+    const reason = reasonText(change);
+    return el("li", { dataset: { testid: "history-entry", status: change.status } },
       el("span", {}, statusPill(change.status, "history-status")),
       el("time", { datetime: change.at, class: "small muted" }, formatDate(change.at)),
-      change.reason ? el("span", { class: "small muted" }, change.reason) : null));
+      reason ? el("span", { class: "small muted", title: reason.title, dataset: { testid: "history-reason" } }, reason.text) : null);
+  });
 }
 
 export function linesList(order) {
