@@ -10,13 +10,14 @@
 //! Machines are shared and noisy, so the ratios are what to compare between
 //! runs, not the absolute numbers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::shop::{Launch, Runtime, Shop};
 use crate::http_client::{HttpResponse, http_request};
 
 /// One wrk run's figures.
@@ -56,18 +57,12 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
     .map_err(|e| e.to_string())?;
 
     let native = native_hello()?;
-    let mut hello = Host::start(host_bin, &hello_manifest, &work.join("hello-state"), &[])?;
-    let shop_config = crate::runtime_config_in(&work.join("shop-state"))?;
-    let mut shop = Host::start(
-        host_bin,
-        &root.join("spin.toml"),
-        &work.join("shop-state"),
-        &["--variable", "admin_token=bench", "--runtime-config-file", &shop_config.to_string_lossy()],
-    )?;
+    let hello = serve(host_bin, root, &hello_manifest, &work.join("hello-state"), vec![], "/hello")?;
+    let mut shop = serve(host_bin, root, &root.join("spin.toml"), &work.join("shop-state"), admin(), SHOP_READY)?;
     if only == Some("sign-in") {
         let result = sign_in_cost(&shop.base);
-        shop.stop();
-        hello.stop();
+        drop(shop);
+        drop(hello);
         let _ = std::fs::remove_dir_all(&work);
         return result;
     }
@@ -117,11 +112,11 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
     }
     delivery_cost(&shop.base)?;
     println!("shop-host resident memory after the runs: {} (shop), {} (hello)", shop.rss(), hello.rss());
-    hello.stop();
+    drop(hello);
     if let Some(baseline) = std::env::var_os("SHOP_BENCH_BASELINE").filter(|v| !v.is_empty()) {
         compare_checkout(host_bin, &mut shop, Path::new(&baseline), &sku, seconds, &work)?;
     }
-    shop.stop();
+    drop(shop);
     events_latency(host_bin, root, &work)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -226,14 +221,8 @@ fn delivery_cost(base: &str) -> Result {
 /// built>`: the checkout measured on that tree's spin.toml and `.wasm`
 /// files with the same host, in turns with this tree's, so that a change
 /// is judged against a baseline of the same run on the same noisy machine.
-fn compare_checkout(host_bin: &Path, shop: &mut Host, baseline_root: &Path, sku: &str, seconds: u32, work: &Path) -> Result {
-    let config = crate::runtime_config_in(&work.join("baseline-state"))?;
-    let mut baseline = Host::start(
-        host_bin,
-        &baseline_root.join("spin.toml"),
-        &work.join("baseline-state"),
-        &["--variable", "admin_token=bench", "--runtime-config-file", &config.to_string_lossy()],
-    )?;
+fn compare_checkout(host_bin: &Path, shop: &mut Shop, baseline_root: &Path, sku: &str, seconds: u32, work: &Path) -> Result {
+    let baseline = serve(host_bin, baseline_root, &baseline_root.join("spin.toml"), &work.join("baseline-state"), admin(), SHOP_READY)?;
     let stock = call(&baseline.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
     if stock.status >= 300 {
         return Err(format!("cannot stock {sku} in the baseline: {}", stock.summary()));
@@ -261,7 +250,7 @@ fn compare_checkout(host_bin: &Path, shop: &mut Host, baseline_root: &Path, sku:
         }
         println!("{clients:>8} {:>6} {:>12.1} {:>12.1} {:>7.2}x", "all", ours / 4.0, theirs / 4.0, ours / theirs);
     }
-    baseline.stop();
+    drop(baseline);
     Ok(())
 }
 
@@ -331,61 +320,19 @@ fn serve_hello(stream: TcpStream) {
     }
 }
 
-struct Host {
-    child: Child,
-    base: String,
+/// The app at `manifest` on shop-host, fresh state under `state`; no
+/// per-request log lines, which would be part of what is measured.
+fn serve(host_bin: &Path, root: &Path, manifest: &Path, state: &Path, variables: Vec<(&str, String)>, ready: &str) -> Result<Shop> {
+    Shop::start(host_bin, root, Launch { runtime: Runtime::ShopHost, manifest, state, variables, ready, log_requests: false })
 }
 
-impl Host {
-    fn start(bin: &Path, manifest: &Path, state: &Path, args: &[&str]) -> Result<Host> {
-        // The components' own lines (one per event delivered) go to a file:
-        // written to the terminal they would be part of what is measured.
-        std::fs::create_dir_all(state).map_err(|e| e.to_string())?;
-        let log_path = state.join("host.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-        let mut child = Command::new(bin)
-            .args(["up", "--from"])
-            .arg(manifest)
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state)
-            .args(args)
-            // Per-request log lines would measure the terminal, not the host.
-            .env("SHOP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut out = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                let printed = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!("shop-host exited before serving {}:\n{printed}", manifest.display()));
-            }
-            if let Some(url) = line.trim().strip_prefix("Serving ") {
-                let base = url.to_string();
-                std::thread::spawn(move || {
-                    let mut sink = Vec::new();
-                    let _ = out.read_to_end(&mut sink);
-                });
-                return Ok(Host { child, base });
-            }
-        }
-    }
-
-    fn rss(&self) -> String {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l[6..].trim().to_string()))
-            .unwrap_or_else(|| "unknown".into())
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The shop's admin token here: `bench`.
+fn admin() -> Vec<(&'static str, String)> {
+    vec![("admin_token", "bench".to_string())]
 }
+
+/// Answers 200 once the shop's catalog is seeded.
+const SHOP_READY: &str = "/api/products?per_page=1";
 
 /// Time from sending `POST /api/checkout` to `payment.captured` on a
 /// real Redis: the choreography placed → shipped → captured, each hop a
@@ -405,22 +352,9 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
         .map_err(|e| format!("cannot start redis-server: {e}"))?;
     let url = format!("redis://127.0.0.1:{port}");
     let outcome = (|| {
-        let events_config = crate::runtime_config_in(&work.join("events-state"))?;
-        let mut shop = Host::start(
-            host_bin,
-            &root.join("spin.toml"),
-            &work.join("events-state"),
-            &[
-                "--variable",
-                "admin_token=bench",
-                "--variable",
-                &format!("redis_address={url}"),
-                "--variable",
-                &format!("redis_host={url}"),
-                "--runtime-config-file",
-                &events_config.to_string_lossy(),
-            ],
-        )?;
+        let mut variables = admin();
+        variables.extend([("redis_address", url.clone()), ("redis_host", url.clone())]);
+        let shop = serve(host_bin, root, &root.join("spin.toml"), &work.join("events-state"), variables, SHOP_READY)?;
         let sku = first_sku(&shop.base)?;
         call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
         // Listen for captures before any order exists.
@@ -471,7 +405,7 @@ fn events_latency(host_bin: &Path, root: &Path, work: &Path) -> Result {
                 latencies.push(at.saturating_duration_since(start));
             }
         }
-        shop.stop();
+        drop(shop);
         latencies.sort();
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
         println!();

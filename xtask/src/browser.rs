@@ -21,29 +21,16 @@
 //! own), or both one after the other. Screenshots go to `SHOP_SCREENSHOTS`
 //! (default `<temp>/shop-browser-screenshots/<runtime>`).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use crate::Result;
+pub use crate::shop::Runtime;
+use crate::shop::{Launch, Shop, WorkDir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Runtime {
-    ShopHost,
-    Spin,
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::ShopHost => "shop-host",
-            Runtime::Spin => "spin",
-        }
-    }
-}
 
 /// `cargo xtask browser [--runtime shop-host|spin|both]`.
 pub fn parse_args(args: &[String]) -> Result<Vec<Runtime>> {
@@ -94,11 +81,10 @@ pub fn run(host_bin: &Path, root: &Path, runtimes: &[Runtime]) -> Result {
 }
 
 fn run_on(runtime: Runtime, host_bin: &Path, root: &Path, chromium: &Path, node_modules: &Path) -> Result {
-    let work = WorkDir(std::env::temp_dir().join(format!("shop-browser-{}-{}-{}", runtime.name(), std::process::id(), random_hex(4))));
-    std::fs::create_dir_all(&work.0).map_err(|e| format!("cannot create {}: {e}", work.0.display()))?;
+    let work = WorkDir::new(&format!("browser-{}", runtime.name()))?;
     let admin_token = format!("browser-admin-{}", random_hex(16));
-    let mut shop = Shop::start(runtime, host_bin, root, &work.0.join("shop"), &admin_token, true)?;
-    let mut held = Shop::start(runtime, host_bin, root, &work.0.join("held"), &admin_token, false)?;
+    let mut shop = start_shop(runtime, host_bin, root, &work.path.join("shop"), &admin_token, true)?;
+    let mut held = start_shop(runtime, host_bin, root, &work.path.join("held"), &admin_token, false)?;
     let shots = match std::env::var_os("SHOP_SCREENSHOTS").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join(runtime.name()),
         None => std::env::temp_dir().join("shop-browser-screenshots").join(runtime.name()),
@@ -275,173 +261,19 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 // ---- the shops ------------------------------------------------------------
 
-/// A shop serving spin.toml on shop-host or Spin, fresh state under `state`;
-/// stopped (its whole process group, and its redis-server) when dropped.
-struct Shop {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    redis: Option<Child>,
-}
-
-impl Shop {
-    fn start(runtime: Runtime, host_bin: &Path, root: &Path, state: &Path, admin_token: &str, auto_ship: bool) -> Result<Shop> {
-        // Every store file under the fresh state directory (not the repo's .spin/).
-        let config = crate::runtime_config_in(state)?;
-        let log = state.join("host.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let mut redis = None;
-        let mut cmd = match runtime {
-            Runtime::ShopHost => {
-                let mut cmd = Command::new(host_bin);
-                // Port 0: the system picks a free one and shop-host prints it.
-                cmd.args(["up", "--from"]).arg(root.join("spin.toml")).args(["--listen", "127.0.0.1:0"]);
-                cmd
-            }
-            Runtime::Spin => {
-                let spin = crate::spin_bin().ok_or("no Spin found (SPIN_BIN, `spin` on PATH, ../shared/tools/spin)")?;
-                // Spin's Redis triggers need a real server.
-                let port = free_port();
-                redis = Some(
-                    Command::new("redis-server")
-                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                        .current_dir(state)
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .map_err(|e| format!("cannot start redis-server (install it: `sudo apt-get install redis-server`): {e}"))?,
-                );
-                let url = format!("redis://127.0.0.1:{port}");
-                let mut cmd = Command::new(spin);
-                cmd.args(["up", "--from"])
-                    .arg(root.join("spin.toml"))
-                    .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-                    .args(["--variable", &format!("redis_address={url}"), "--variable", &format!("redis_host={url}")]);
-                cmd
-            }
-        };
-        cmd.current_dir(root)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--runtime-config-file")
-            .arg(&config)
-            .args(["--variable", &format!("admin_token={admin_token}")])
-            .args(["--variable", &format!("fulfillment_auto_ship={auto_ship}")])
-            .env("SHOP_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file);
-        // Its own process group: `spin up` runs each trigger as a child process.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                if let Some(mut r) = redis {
-                    let _ = r.kill();
-                    let _ = r.wait();
-                }
-                return Err(format!("cannot start {}: {e}", runtime.name()));
-            }
-        };
-        let stdout = child.stdout.take().expect("piped");
-        let mut shop = Shop { child, base: String::new(), log, redis };
-        // From here on, an error drops `shop`, which stops it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut out = BufReader::new(stdout);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match out.read_line(&mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if let Some(url) = line.trim().strip_prefix("Serving ") {
-                            let _ = tx.send(url.trim_end_matches('/').to_string());
-                            break;
-                        }
-                    }
-                }
-            }
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        let deadline = Instant::now() + Duration::from_secs(180);
-        shop.base = loop {
-            if let Ok(base) = rx.recv_timeout(Duration::from_millis(100)) {
-                break base;
-            }
-            if Instant::now() > deadline || shop.exited().is_some() {
-                return Err(format!("{} did not start serving:\n{}", runtime.name(), shop.log_tail(60)));
-            }
-        };
-        // Serving means listening; wait until the app answers too.
-        let addr: std::net::SocketAddr = shop
-            .base
-            .trim_start_matches("http://")
-            .parse()
-            .map_err(|_| format!("{} serves on {:?}, not http://<ip>:<port>", runtime.name(), shop.base))?;
-        loop {
-            match crate::http_client::http_request(addr, "GET", "/api/products?per_page=1", &[], None) {
-                Ok(r) if r.status == 200 => break,
-                _ if Instant::now() > deadline => return Err(format!("{} at {} does not serve the catalog:\n{}", runtime.name(), shop.base, shop.log_tail(60))),
-                _ => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        Ok(shop)
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-}
-
-impl Drop for Shop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(redis) = &mut self.redis {
-            let _ = redis.kill();
-            let _ = redis.wait();
-        }
-    }
-}
-
-/// A temporary directory, removed when dropped.
-struct WorkDir(PathBuf);
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free loopback port for a server started by port (Spin, redis-server),
-/// below the kernel's ephemeral range, as tests/lib.rs picks them: a port
-/// from there can be handed to an outgoing connection before the server binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let ephemeral_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (low, high) = (10_000u32, ephemeral_start.max(10_001));
-    let seed = std::process::id().wrapping_mul(7919) ^ 0x5bd1_e995;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (low + (seed.wrapping_add(n.wrapping_mul(104_729)) % (high - low))) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+/// spin.toml with fresh state under `state`; `auto_ship = false` holds
+/// shipments, so that an order stays cancellable (scenario h).
+fn start_shop(runtime: Runtime, host_bin: &Path, root: &Path, state: &Path, admin_token: &str, auto_ship: bool) -> Result<Shop> {
+    let manifest = root.join("spin.toml");
+    let launch = Launch {
+        runtime,
+        manifest: &manifest,
+        state,
+        variables: vec![("admin_token", admin_token.to_string()), ("fulfillment_auto_ship", auto_ship.to_string())],
+        ready: "/api/products?per_page=1",
+        log_requests: false,
+    };
+    Shop::start(host_bin, root, launch)
 }
 
 /// `bytes` random bytes as hex, from the system's random source.

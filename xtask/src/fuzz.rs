@@ -22,14 +22,14 @@
 //! and JUnit report) is under one temporary directory, removed when the run
 //! passes and kept, with its path printed, when it fails.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use crate::Result;
-use crate::http_client::{HttpResponse, http_request};
+use crate::http_client::HttpResponse;
+use crate::shop::{Launch, Runtime, Shop, WorkDir};
 
 /// The schemathesis release, pinned exactly: its checks and generators change
 /// between releases, and a run must mean the same thing on every machine.
@@ -187,10 +187,9 @@ struct Outcome {
 /// `options.callers`.
 pub fn run(host_bin: &Path, root: &Path, options: &Options) -> Result {
     let python = ensure_schemathesis()?;
-    let path = std::env::temp_dir().join(format!("shop-fuzz-{}-{}", std::process::id(), random_hex(4)));
-    std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     // Kept when anything fails, for its host log and schemathesis's output.
-    let mut work = WorkDir { path, keep: true };
+    let mut work = WorkDir::new("fuzz")?;
+    work.keep = true;
     let result = fuzz_in(&work.path, &python, host_bin, root, options);
     match &result {
         Ok(()) if options.keep => println!("the runs' files: {}", work.path.display()),
@@ -203,7 +202,17 @@ pub fn run(host_bin: &Path, root: &Path, options: &Options) -> Result {
 fn fuzz_in(work: &Path, python: &Path, host_bin: &Path, root: &Path, options: &Options) -> Result {
     let started = Instant::now();
     let admin_token = format!("fuzz-admin-{}", random_hex(16));
-    let mut host = ShopHost::start(host_bin, root, &work.join("state"), &admin_token)?;
+    let state = work.join("state");
+    let manifest = root.join("spin.toml");
+    let launch = Launch {
+        runtime: Runtime::ShopHost,
+        manifest: &manifest,
+        state: &state,
+        variables: vec![("admin_token", admin_token.clone())],
+        ready: "/api/openapi.json",
+        log_requests: true,
+    };
+    let mut host = Shop::start(host_bin, root, launch)?;
     let base = host.base.clone();
     eprintln!("xtask: fuzzing {base} (shop-host, state in {}) against its /api/openapi.json with schemathesis {SCHEMATHESIS_VERSION}, seed {}, --max-examples {}", work.join("state").display(), options.budget.seed, options.budget.max_examples);
 
@@ -269,7 +278,7 @@ struct Shopper {
     revocable: String,
 }
 
-fn sign_up_shopper(host: &ShopHost) -> Result<Shopper> {
+fn sign_up_shopper(host: &Shop) -> Result<Shopper> {
     let email = format!("fuzz-{}@example.com", random_hex(6));
     let password = format!("fuzz-password-{}", random_hex(8));
     let json = [("content-type", "application/json")];
@@ -305,7 +314,7 @@ struct Seeded {
     reservations: Vec<String>,
 }
 
-fn seed(host: &ShopHost, admin_token: &str, shopper: &Shopper) -> Result<Seeded> {
+fn seed(host: &Shop, admin_token: &str, shopper: &Shopper) -> Result<Seeded> {
     let admin = format!("Bearer {admin_token}");
     let session = format!("Bearer {}", shopper.session);
     let json = ("content-type", "application/json");
@@ -599,106 +608,6 @@ fn quiet_run(cmd: &mut Command, what: &str) -> Result {
     ))
 }
 
-/// The temporary directory of one run: removed on drop unless `keep`.
-struct WorkDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-/// A shop-host serving spin.toml; stopped when dropped, whatever happened.
-struct ShopHost {
-    child: Child,
-    base: String,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl ShopHost {
-    fn start(bin: &Path, root: &Path, state: &Path, admin_token: &str) -> Result<ShopHost> {
-        // Every store file under the fresh state directory (not the repo's .spin/).
-        let config = crate::runtime_config_in(state)?;
-        let log = state.join("host.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let mut child = Command::new(bin)
-            .current_dir(root)
-            .args(["up", "--from"])
-            .arg(root.join("spin.toml"))
-            // Port 0: the system picks a free one and shop-host prints it.
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state)
-            .arg("--runtime-config-file")
-            .arg(&config)
-            .args(["--variable", &format!("admin_token={admin_token}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut host = ShopHost { child, base: String::new(), addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
-        // From here on, an error drops `host`, which stops the child.
-        let mut out = BufReader::new(stdout);
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            if out.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                return Err(format!("shop-host exited before serving:\n{}", host.log_tail(60)));
-            }
-            if let Some(url) = line.trim().strip_prefix("Serving ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        host.addr = base
-            .trim_start_matches("http://")
-            .parse()
-            .map_err(|_| format!("shop-host serves on {base:?}, not http://<ip>:<port>"))?;
-        host.base = base;
-        // Serving means listening; wait until the app answers too.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match host.call("GET", "/api/openapi.json", &[], "") {
-                Ok(r) if r.status == 200 => break,
-                _ if Instant::now() > deadline => return Err(format!("shop-host at {} does not serve /api/openapi.json:\n{}", host.base, host.log_tail(60))),
-                _ => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        Ok(host)
-    }
-
-    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<HttpResponse> {
-        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        http_request(self.addr, method, path, &headers, (!body.is_empty()).then_some(body.as_bytes()))
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-}
-
-impl Drop for ShopHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `"key":"value"` in a flat JSON text (the answers xtask reads are its own
 /// API's, with no escapes in these fields).

@@ -11,6 +11,7 @@ mod browser;
 mod conformance;
 mod fuzz;
 mod http_client;
+mod shop;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
 const WASM_PACKAGES: &[&str] = &[
