@@ -21,14 +21,13 @@
 //! own), or both one after the other. Screenshots go to `SHOP_SCREENSHOTS`
 //! (default `<temp>/shop-browser-screenshots/<runtime>`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::Result;
 pub use crate::shop::Runtime;
-use crate::shop::{Launch, Shop, WorkDir};
+use crate::shop::{Launch, Shop, WorkDir, random_hex};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -276,17 +275,3 @@ fn start_shop(runtime: Runtime, host_bin: &Path, root: &Path, state: &Path, admi
     Shop::start(host_bin, root, launch)
 }
 
-/// `bytes` random bytes as hex, from the system's random source.
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buf.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-            let n = h.finish().to_le_bytes();
-            chunk.copy_from_slice(&n[..chunk.len()]);
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -22,14 +22,13 @@
 //! and JUnit report) is under one temporary directory, removed when the run
 //! passes and kept, with its path printed, when it fails.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::Result;
 use crate::http_client::HttpResponse;
-use crate::shop::{Launch, Runtime, Shop, WorkDir};
+use crate::shop::{Launch, Runtime, Shop, WorkDir, random_hex};
 
 /// The schemathesis release, pinned exactly: its checks and generators change
 /// between releases, and a run must mean the same thing on every machine.
@@ -618,19 +617,3 @@ fn json_string_field(text: &str, key: &str) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
-/// `bytes` random bytes as hex, from the system's random source.
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
-    if !filled {
-        // No /dev/urandom: std's per-process random hash keys.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buf.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-            let n = h.finish().to_le_bytes();
-            chunk.copy_from_slice(&n[..chunk.len()]);
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
