@@ -401,7 +401,7 @@ fn paused_checkout(h: &Host, step: &str) -> String {
 /// checkout's cron trigger unless `timer`, so that a test sees who recovers
 /// (the admin route, the next checkout) rather than racing the tick.
 fn restarted(dir: &TempDir, state: &std::path::Path, timer: bool) -> Host {
-    const CHECKOUT_TIMER: &str = "[[trigger.cron]]\ncomponent = \"checkout\"\ncron_expression = \"*/2 * * * * *\"\n";
+    const CHECKOUT_TIMER: &str = "[[trigger.cron]]\ncomponent = \"checkout-timer\"\ncron_expression = \"*/2 * * * * *\"\n";
     let text = shop_manifest_text();
     assert!(text.contains(CHECKOUT_TIMER), "spin.toml gives checkout a cron trigger");
     let text = if timer { text } else { text.replace(CHECKOUT_TIMER, "") };

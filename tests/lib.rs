@@ -9,6 +9,8 @@
 //! the host is (`SHOP_HOST_BIN`); run through plain `cargo test`, it looks
 //! in the usual places and says what to do if nothing is built.
 
+pub mod otlp;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -271,6 +273,8 @@ impl HostConfig {
                     .arg(state)
                     .arg("--runtime-config-file")
                     .arg(runtime_config(temp, state, &self.manifest, self.declare_stores))
+                    // The shop's components make spans of their own (wasi:otel).
+                    .arg("--experimental-wasi-otel")
                     .env("SHOP_LOG", "info");
                 cmd
             }
@@ -282,7 +286,8 @@ impl HostConfig {
                     .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--state-dir"])
                     .arg(state)
                     .arg("--runtime-config-file")
-                    .arg(runtime_config(temp, state, &self.manifest, self.declare_stores));
+                    .arg(runtime_config(temp, state, &self.manifest, self.declare_stores))
+                    .arg("--experimental-wasi-otel");
                 cmd
             }
         };

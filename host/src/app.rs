@@ -27,7 +27,11 @@ use crate::redis::{self, Brokers, RedisState};
 use crate::routes::Router;
 use crate::runtime_config::{RuntimeConfig, StoreKind};
 use crate::sqlite::{self, SqliteDatabases, SqliteState};
+use crate::telemetry::Invocation;
+use crate::telemetry::guest::{self, GuestSpans};
+use crate::telemetry::metrics::InUse;
 use crate::variables::{self, AppVariables, VariablesState};
+use opentelemetry::trace::SpanContext;
 
 /// How the app is run, beyond its manifest.
 #[derive(Debug, Clone)]
@@ -40,6 +44,9 @@ pub struct Options {
     pub redis: Option<String>,
     /// `--runtime-config-file`: where the store labels live.
     pub runtime_config: RuntimeConfig,
+    /// `--experimental-wasi-otel`: components may import `wasi:otel`, as
+    /// Spin allows only with the same flag.
+    pub wasi_otel: bool,
 }
 
 pub struct App {
@@ -112,11 +119,29 @@ pub struct InstanceState {
     redis: RedisState,
     dependencies: Dependencies,
     limits: MemoryLimit,
+    otel: GuestSpans,
+    outer: SpanContext,
+    _in_use: InUse,
 }
 
 impl InstanceState {
     pub(crate) fn app_and_dependencies(&mut self) -> (&Arc<App>, &mut Dependencies) {
         (&self.app, &mut self.dependencies)
+    }
+
+    /// The component (or `dependency <import>`) this instance runs.
+    pub(crate) fn component_id(&self) -> &str {
+        &self.outbound.component
+    }
+
+    /// The component's innermost open span of its own, if any.
+    pub(crate) fn innermost_span(&self) -> Option<&SpanContext> {
+        self.otel.innermost()
+    }
+
+    /// The trace context this instance runs in.
+    pub(crate) fn outer_span(&self) -> &SpanContext {
+        &self.outer
     }
 
     /// Set once this instance was refused memory past its limit.
@@ -139,7 +164,7 @@ impl WasiHttpView for InstanceState {
 
 /// Everything the host provides to components; a component importing
 /// anything else is refused at load time.
-fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+fn linker(engine: &Engine, wasi_otel: bool) -> Result<Linker<InstanceState>> {
     let mut linker: Linker<InstanceState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
@@ -147,6 +172,9 @@ fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     sqlite::add_to_linker(&mut linker, |s| &mut s.sqlite)?;
     variables::add_to_linker(&mut linker, |s| &mut s.variables)?;
     redis::add_to_linker(&mut linker, |s| &mut s.redis)?;
+    if wasi_otel {
+        guest::add_to_linker(&mut linker, |s| &mut s.otel)?;
+    }
     Ok(linker)
 }
 
@@ -182,7 +210,7 @@ impl App {
             .filter_map(|c| c.limits.max_instance_memory_mib.map(|mib| mib << 20))
             .fold(options.limits.max_instance_memory, usize::max);
         let engine = Limits { max_instance_memory: largest, ..options.limits.clone() }.engine()?;
-        let linker = linker(&engine)?;
+        let linker = linker(&engine, options.wasi_otel)?;
         let mut compiler = Compiler { engine: &engine, compiled: HashMap::new() };
 
         let served: Vec<&ComponentDecl> = manifest
@@ -203,7 +231,7 @@ impl App {
                 cron: manifest.cron_triggers.iter().any(|t| t.component == decl.id),
             };
             let loaded =
-                load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, &options.state_dir, &options.limits)
+                load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, options)
                     .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
             components.insert(decl.id.clone(), loaded);
         }
@@ -279,11 +307,19 @@ impl App {
         self.components.get(id)
     }
 
-    /// The one log line of a trigger run that is not an HTTP request
-    /// (`REDIS <channel>`, `CRON <tick>`): failures at warn, successes at
-    /// info, or at debug for runs too frequent to read (`quiet`).
-    pub fn log_run(what: &str, component_id: &str, started: std::time::Instant, outcome: &Result<()>, quiet: bool) {
+    /// The end of a trigger run that is not an HTTP request (`REDIS
+    /// <channel>`, `CRON <tick>`): its span's status, its metrics, and its
+    /// one log line — failures at warn, successes at info, or at debug for
+    /// runs too frequent to read (`quiet`).
+    pub fn finish_run(run: &Invocation, trigger: &str, what: &str, component_id: &str, started: std::time::Instant, outcome: &Result<()>, quiet: bool) {
+        if outcome.is_err() {
+            run.span.record("otel.status_code", "ERROR");
+        }
+        if let Some(m) = crate::telemetry::metrics::get() {
+            m.ran(component_id, trigger, if outcome.is_ok() { 200 } else { 500 }, started.elapsed());
+        }
         let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let _in_run = run.span.enter();
         match outcome {
             Ok(()) if quiet => tracing::debug!(target: "shop_host::request", "{what} -> {component_id} ok {ms:.3}ms"),
             Ok(()) => tracing::info!(target: "shop_host::request", "{what} -> {component_id} ok {ms:.3}ms"),
@@ -292,8 +328,8 @@ impl App {
     }
 
     /// A fresh store for one invocation of `component`.
-    pub fn new_component_store(self: &Arc<Self>, component: &LoadedComponent) -> Result<Store<InstanceState>> {
-        self.new_store(&component.id, &component.grants, component.dependencies.clone(), &component.limits)
+    pub fn new_component_store(self: &Arc<Self>, component: &LoadedComponent, run: &Invocation) -> Result<Store<InstanceState>> {
+        self.new_store(&component.id, &component.grants, component.dependencies.clone(), &component.limits, run)
     }
 
     /// A fresh store for an instance called `id` (for messages) with
@@ -304,10 +340,11 @@ impl App {
         grants: &Grants,
         dependencies: Option<Arc<[LoadedDependency]>>,
         limits: &Limits,
+        run: &Invocation,
     ) -> Result<Store<InstanceState>> {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(LineBuffered::new(Target::Stdout))
-            .stderr(LineBuffered::new(Target::Stderr))
+        wasi.stdout(LineBuffered::new(Target::Stdout, &run.span))
+            .stderr(LineBuffered::new(Target::Stderr, &run.span))
             .envs(&grants.environment);
         for mount in &grants.mounts {
             wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
@@ -322,6 +359,7 @@ impl App {
                 app: self.clone(),
                 component: id.to_string(),
                 allowed: grants.allowed_hosts.clone(),
+                outer: run.context.clone(),
             },
             key_value: KeyValueState::new(self.key_value.clone(), grants.key_value_labels.clone()),
             sqlite: SqliteState::new(self.sqlite.clone(), grants.sqlite_labels.clone()),
@@ -329,6 +367,9 @@ impl App {
             redis: RedisState::new(self.brokers.clone(), grants.allowed_hosts.clone()),
             dependencies: Dependencies::new(dependencies),
             limits: limits.store_limits(),
+            otel: GuestSpans::new(run.context.clone(), run.span.clone()),
+            outer: run.context.clone(),
+            _in_use: InUse::new(id),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -356,6 +397,19 @@ fn grants(decl: &ComponentDecl, app_variables: &AppVariables, mounts: Vec<Mount>
     })
 }
 
+/// Spin links `wasi:otel` only under `--experimental-wasi-otel`; a
+/// component importing it is refused without the flag, here as there, with
+/// a message that names the flag.
+fn refuse_otel_without_flag(engine: &Engine, component: &Component, wasi_otel: bool) -> Result<()> {
+    if wasi_otel {
+        return Ok(());
+    }
+    if let Some((import, _)) = component.component_type().imports(engine).find(|(name, _)| name.starts_with("wasi:otel/")) {
+        anyhow::bail!("it imports `{import}`, which is provided only with --experimental-wasi-otel (as in Spin)");
+    }
+    Ok(())
+}
+
 /// Which triggers name a component, so which exports it must have.
 #[derive(Clone, Copy)]
 struct Triggers {
@@ -371,11 +425,12 @@ fn load_component(
     decl: &ComponentDecl,
     triggers: Triggers,
     app_variables: &AppVariables,
-    state_dir: &Path,
-    host_limits: &Limits,
+    options: &Options,
 ) -> Result<LoadedComponent> {
+    let (state_dir, host_limits) = (options.state_dir.as_path(), &options.limits);
     let source = &decl.source;
     let component = compiler.compile(source)?;
+    refuse_otel_without_flag(compiler.engine, &component, options.wasi_otel)?;
     let grants = grants(decl, app_variables, files::prepare(decl, &manifest.dir, state_dir)?)?;
 
     let mut dependencies = Vec::new();

@@ -55,3 +55,17 @@ pub mod cron_trigger {
         exports: { default: async },
     });
 }
+
+/// `wasi:otel/tracing`: components' own spans (`telemetry::guest`).
+pub mod otel {
+    wasmtime::component::bindgen!({
+        inline: "
+            package shop:host-otel;
+            world otel {
+                import wasi:otel/tracing@0.2.0-rc.2;
+            }
+        ",
+        path: "../wit/wasi-otel",
+        require_store_data_send: true,
+    });
+}

@@ -21,7 +21,12 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
+use opentelemetry::trace::TraceContextExt;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 use crate::app::{Grants, InstanceState};
+use crate::telemetry::Invocation;
 use crate::manifest::Dependency;
 
 /// A dependency ready to instantiate.
@@ -115,17 +120,43 @@ pub fn link(
     for (import, funcs) in by_import {
         let mut instance = linker.instance(&import).map_err(|e| anyhow!("{e:?}"))?;
         for (name, index, func_index) in funcs {
+            let import_name = import.clone();
             instance
-                .func_new_async(&name, move |mut store, _ty, params, results| {
+                .func_new_async(&name.clone(), move |mut store, _ty, params, results| {
                     let func_index = func_index.clone();
-                    Box::new(async move {
-                        let live = start(store.data_mut(), index).await?;
-                        let func = live
-                            .instance
-                            .get_func(&mut live.store, &func_index)
-                            .ok_or_else(|| wasmtime::format_err!("dependency function vanished"))?;
-                        func.call_async(&mut live.store, params, results).await
-                    })
+                    let (import_name, name) = (import_name.clone(), name.clone());
+                    let call = tracing::info_span!(
+                        target: "shop_host::span",
+                        "dependency call",
+                        "otel.name" = %format_args!("{} → {import_name}.{name}", store.data().component_id()),
+                        "otel.kind" = "client",
+                        "otel.status_code" = tracing::field::Empty,
+                        "rpc.system" = "wasm-component",
+                        "rpc.service" = import_name.as_str(),
+                        "rpc.method" = name.as_str(),
+                        component = store.data().component_id(),
+                    );
+                    if let Some(step) = store.data().innermost_span() {
+                        // Inside the component's own span (a saga step).
+                        let _ = call.set_parent(opentelemetry::Context::new().with_remote_span_context(step.clone()));
+                    }
+                    let outer = store.data().outer_span().clone();
+                    Box::new(
+                        async move {
+                            let run = Invocation::within(tracing::Span::current(), &outer);
+                            let live = start(store.data_mut(), index, &run).await?;
+                            let func = live
+                                .instance
+                                .get_func(&mut live.store, &func_index)
+                                .ok_or_else(|| wasmtime::format_err!("dependency function vanished"))?;
+                            let result = func.call_async(&mut live.store, params, results).await;
+                            if result.is_err() {
+                                tracing::Span::current().record("otel.status_code", "ERROR");
+                            }
+                            result
+                        }
+                        .instrument(call),
+                    )
                 })
                 .map_err(|e| anyhow!("{e:?}"))?;
         }
@@ -134,7 +165,7 @@ pub fn link(
 }
 
 /// The dependency instance `index` of this parent instance, started if new.
-async fn start(state: &mut InstanceState, index: usize) -> wasmtime::Result<&mut Live> {
+async fn start<'a>(state: &'a mut InstanceState, index: usize, run: &Invocation) -> wasmtime::Result<&'a mut Live> {
     let (app, dependencies) = state.app_and_dependencies();
     let plans = dependencies
         .plans
@@ -144,7 +175,7 @@ async fn start(state: &mut InstanceState, index: usize) -> wasmtime::Result<&mut
         let plan = &plans[index];
         let mut store = app
             // A dependency runs under the host's limits, not its parent's.
-            .new_store(&format!("dependency {}", plan.import), &plan.grants, None, &app.limits)
+            .new_store(&format!("dependency {}", plan.import), &plan.grants, None, &app.limits, run)
             .map_err(|e| wasmtime::format_err!("{e:#}"))?;
         let instance = plan.pre.instantiate_async(&mut store).await?;
         dependencies.live[index] = Some(Live { store, instance });

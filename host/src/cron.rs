@@ -6,6 +6,10 @@
 //! so a tick that takes longer than the interval overlaps the next, as in
 //! the plugin. A failing tick is logged and the schedule goes on.
 
+use tracing::Instrument;
+
+use crate::http_trigger::instantiate;
+use crate::telemetry::Invocation;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +45,19 @@ pub fn start(app: &Arc<App>) {
 impl App {
     async fn tick(self: &Arc<Self>, component_id: &str, timestamp: u64) {
         let started = Instant::now();
+        let run = Invocation::start(
+            tracing::info_span!(
+                target: "shop_host::span",
+                "tick",
+                "otel.name" = %format_args!("cron {component_id}"),
+                "otel.status_code" = tracing::field::Empty,
+                component = component_id,
+                trigger = "cron",
+                trace_id = tracing::field::Empty,
+                correlation_id = tracing::field::Empty,
+            ),
+            None,
+        );
         let outcome = async {
             let component = self.component(component_id).ok_or_else(|| anyhow::anyhow!("no such component"))?;
             let pre = component.cron.clone().ok_or_else(|| anyhow::anyhow!("no cron export"))?;
@@ -51,17 +68,18 @@ impl App {
                 })?),
                 None => None,
             };
-            let mut store = self.new_component_store(component)?;
-            let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let mut store = self.new_component_store(component, &run)?;
+            let instance = instantiate(component_id, pre.instantiate_async(&mut store)).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance
                 .call_handle_cron_event(&mut store, Metadata { timestamp })
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?
                 .map_err(|e| anyhow::anyhow!("handler answered {e:?}"))
         }
+        .instrument(run.span.clone())
         .await;
         // A tick every few seconds would drown the log at info: only
         // failures are worth an operator's eye by default.
-        App::log_run(&format!("CRON {timestamp}"), component_id, started, &outcome, true);
+        App::finish_run(&run, "cron", &format!("CRON {timestamp}"), component_id, started, &outcome, true);
     }
 }

@@ -18,8 +18,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+use opentelemetry::trace::SpanContext;
+use tracing::Instrument;
+
 use crate::app::{App, LoadedComponent};
 use crate::routes::RouteMatch;
+use crate::telemetry::{self, Headers, Invocation, metrics};
 
 /// What the `spin-*` headers describe: the route that matched.
 struct RouteHeaders {
@@ -185,22 +189,24 @@ impl App {
             return response;
         };
         let component_id = matched.route.component.clone();
+        let route = matched.route.pattern.raw().to_string();
         let headers = RouteHeaders::from_match(&matched);
         if !req.headers().contains_key(http::header::HOST) {
             req.headers_mut().insert(http::header::HOST, HeaderValue::from_static("localhost"));
         }
         headers.apply(&mut req, client);
+        let run = Invocation::start(request_span(&method, &route, &path, &component_id, false), telemetry::extract(&Headers(req.headers())));
         let response = match self.component(&component_id) {
-            Some(component) => self.invoke(component, req).await,
+            Some(component) => self.invoke(component, req, &run).instrument(run.span.clone()).await,
             None => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
         };
-        log_request(&method, &path, &component_id, response.status(), started);
+        self.finish_request(&run, &method, &path, &component_id, response.status(), started);
         response
     }
 
-    /// Service chaining: `component` answers `req` in-process. `None` if the
-    /// app has no such component.
-    pub async fn chain(self: &Arc<Self>, component: &str, mut req: Request<WasiBody>) -> Option<Response<WasiBody>> {
+    /// Service chaining: `component` answers `req` in-process, in the
+    /// caller's trace (`outer`). `None` if the app has no such component.
+    pub async fn chain(self: &Arc<Self>, component: &str, mut req: Request<WasiBody>, outer: &SpanContext) -> Option<Response<WasiBody>> {
         let component = self.component(component)?;
         let started = Instant::now();
         let method = req.method().clone();
@@ -209,13 +215,25 @@ impl App {
         // header the callee should see.
         req.headers_mut().remove(http::header::HOST);
         RouteHeaders::chained(&path).apply(&mut req, SocketAddr::from(([127, 0, 0, 1], 0)));
-        let response = self.invoke(component, req).await;
-        log_request(&method, &format!("{path} (chained)"), &component.id, response.status(), started);
+        let run = Invocation::nested(request_span(&method, "/...", &path, &component.id, true), outer);
+        let response = self.invoke(component, req, &run).instrument(run.span.clone()).await;
+        self.finish_request(&run, &method, &format!("{path} (chained)"), &component.id, response.status(), started);
         Some(response)
     }
 
+    fn finish_request(&self, run: &Invocation, method: &http::Method, path: &str, component: &str, status: StatusCode, started: Instant) {
+        run.span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            run.span.record("otel.status_code", "ERROR");
+        }
+        if let Some(m) = metrics::get() {
+            m.ran(component, "http", status.as_u16(), started.elapsed());
+        }
+        run.span.in_scope(|| log_request(method, path, component, status, started));
+    }
+
     /// Runs one fresh instance of `component` on `req`.
-    async fn invoke<B>(self: &Arc<Self>, component: &LoadedComponent, req: Request<B>) -> Response<HyperOutgoingBody>
+    async fn invoke<B>(self: &Arc<Self>, component: &LoadedComponent, req: Request<B>, run: &Invocation) -> Response<HyperOutgoingBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -239,7 +257,7 @@ impl App {
                 }
             },
         };
-        let mut store = match self.new_component_store(component) {
+        let mut store = match self.new_component_store(component, run) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(component = %component.id, "cannot prepare an instance: {e:#}");
@@ -265,9 +283,10 @@ impl App {
         let memory_refused = store.data().memory_refused();
         // The guest runs in its own task: it may keep streaming the body
         // after the head of the response has gone out.
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(
+            async move {
             let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let proxy = instantiate(&id, pre.instantiate_async(&mut store)).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             }
             .await;
@@ -276,7 +295,9 @@ impl App {
                 tracing::warn!(component = %id, "component failed: {e:?}");
             }
             result
-        });
+        }
+            .instrument(run.span.clone()),
+        );
         match receiver.await {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => error_response(
@@ -342,6 +363,36 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
         .expect("static response parts are valid")
+}
+
+/// The span of one HTTP request, named as Spin names it (`GET /api/...`).
+fn request_span(method: &http::Method, route: &str, path: &str, component: &str, chained: bool) -> tracing::Span {
+    tracing::info_span!(
+        target: "shop_host::span",
+        "request",
+        "otel.name" = %format_args!("{method} {route}"),
+        "otel.kind" = "server",
+        "otel.status_code" = tracing::field::Empty,
+        "http.request.method" = %method,
+        "http.route" = route,
+        "url.path" = path,
+        "http.response.status_code" = tracing::field::Empty,
+        "shop.chained" = chained,
+        component,
+        trigger = "http",
+        trace_id = tracing::field::Empty,
+        correlation_id = tracing::field::Empty,
+    )
+}
+
+/// Instantiates, timing it for the metrics.
+pub async fn instantiate<T>(component: &str, instantiating: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+    let started = Instant::now();
+    let instance = instantiating.await?;
+    if let Some(m) = metrics::get() {
+        m.instantiation_seconds.with_label_values(&[component]).observe(started.elapsed().as_secs_f64());
+    }
+    Ok(instance)
 }
 
 fn log_request(method: &http::Method, path: &str, component: &str, status: StatusCode, started: Instant) {

@@ -27,13 +27,23 @@ pub enum Target {
 /// One instance's stdout or stderr. Every stream the guest opens on it
 /// shares the one pending line.
 pub struct LineBuffered {
-    target: Target,
+    target: Output,
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
+/// Where whole lines go: the host's own stream, or (`--log-format json`)
+/// one log record per line inside the run's span, so each carries its
+/// trace id and component.
+#[derive(Clone)]
+struct Output {
+    target: Target,
+    run: Option<tracing::Span>,
+}
+
 impl LineBuffered {
-    pub fn new(target: Target) -> Self {
-        Self { target, pending: Arc::default() }
+    pub fn new(target: Target, run: &tracing::Span) -> Self {
+        let run = (crate::telemetry::log_format() == crate::telemetry::LogFormat::Json).then(|| run.clone());
+        Self { target: Output { target, run }, pending: Arc::default() }
     }
 }
 
@@ -41,7 +51,7 @@ impl Drop for LineBuffered {
     fn drop(&mut self) {
         let rest = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !rest.is_empty() {
-            emit(self.target, &rest);
+            emit(&self.target, &rest);
         }
     }
 }
@@ -54,16 +64,16 @@ impl IsTerminal for LineBuffered {
 
 impl StdoutStream for LineBuffered {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(Writer { target: self.target, pending: self.pending.clone() })
+        Box::new(Writer { target: self.target.clone(), pending: self.pending.clone() })
     }
 
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(Writer { target: self.target, pending: self.pending.clone() })
+        Box::new(Writer { target: self.target.clone(), pending: self.pending.clone() })
     }
 }
 
 struct Writer {
-    target: Target,
+    target: Output,
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -78,13 +88,25 @@ impl Writer {
         };
         let lines: Vec<u8> = pending.drain(..whole).collect();
         drop(pending);
-        emit(self.target, &lines);
+        emit(&self.target, &lines);
     }
 }
 
 /// One `write_all` under the stream's lock: nobody else's bytes in between.
-fn emit(target: Target, bytes: &[u8]) {
-    let _ = match target {
+fn emit(output: &Output, bytes: &[u8]) {
+    if let Some(run) = &output.run {
+        let stream = match output.target {
+            Target::Stdout => "stdout",
+            Target::Stderr => "stderr",
+        };
+        run.in_scope(|| {
+            for line in String::from_utf8_lossy(bytes).lines() {
+                tracing::info!(target: "shop_host::guest", stream, "{line}");
+            }
+        });
+        return;
+    }
+    let _ = match output.target {
         Target::Stdout => std::io::stdout().lock().write_all(bytes),
         Target::Stderr => std::io::stderr().lock().write_all(bytes),
     };

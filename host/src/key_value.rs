@@ -86,7 +86,15 @@ fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(e.to_string())
 }
 
-fn with_db<R>(db: &Mutex<Connection>, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, Error> {
+fn with_db<R>(op: &str, db: &Mutex<Connection>, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, Error> {
+    let _span = tracing::info_span!(
+        target: "shop_host::span",
+        "key-value",
+        "otel.name" = %format_args!("key-value {op}"),
+        "otel.kind" = "client",
+        "db.operation.name" = op,
+    )
+    .entered();
     // A poisoned lock only means another request panicked mid-call; SQLite
     // itself kept the file consistent, so carry on.
     let conn = db.lock().unwrap_or_else(|p| p.into_inner());
@@ -111,7 +119,7 @@ impl key_value::HostStore for KeyValueState {
 
     fn get(&mut self, store: Resource<OpenStore>, key: String) -> Result<Option<Vec<u8>>, Error> {
         let db = self.db(&store)?;
-        with_db(&db, |c| {
+        with_db("get", &db, |c| {
             c.prepare_cached("SELECT value FROM entries WHERE key = ?1")?
                 .query_row(params![key], |row| row.get(0))
                 .optional()
@@ -120,7 +128,7 @@ impl key_value::HostStore for KeyValueState {
 
     fn set(&mut self, store: Resource<OpenStore>, key: String, value: Vec<u8>) -> Result<(), Error> {
         let db = self.db(&store)?;
-        with_db(&db, |c| {
+        with_db("set", &db, |c| {
             c.prepare_cached("INSERT INTO entries (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
                 .execute(params![key, value])
                 .map(|_| ())
@@ -129,7 +137,7 @@ impl key_value::HostStore for KeyValueState {
 
     fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), Error> {
         let db = self.db(&store)?;
-        with_db(&db, |c| {
+        with_db("delete", &db, |c| {
             c.prepare_cached("DELETE FROM entries WHERE key = ?1")?
                 .execute(params![key])
                 .map(|_| ())
@@ -138,7 +146,7 @@ impl key_value::HostStore for KeyValueState {
 
     fn exists(&mut self, store: Resource<OpenStore>, key: String) -> Result<bool, Error> {
         let db = self.db(&store)?;
-        with_db(&db, |c| {
+        with_db("exists", &db, |c| {
             c.prepare_cached("SELECT 1 FROM entries WHERE key = ?1")?
                 .query_row(params![key], |_| Ok(()))
                 .optional()
@@ -148,7 +156,7 @@ impl key_value::HostStore for KeyValueState {
 
     fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, Error> {
         let db = self.db(&store)?;
-        with_db(&db, |c| {
+        with_db("get-keys", &db, |c| {
             let mut stmt = c.prepare_cached("SELECT key FROM entries ORDER BY key")?;
             let keys = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>();
             keys

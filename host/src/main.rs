@@ -20,6 +20,7 @@ mod redis;
 mod routes;
 mod runtime_config;
 mod sqlite;
+mod telemetry;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -76,16 +77,20 @@ struct UpArgs {
     /// --component-id`); may be repeated. The default is every component.
     #[arg(short = 'c', long = "component-id", value_name = "ID")]
     component_ids: Vec<String>,
+    /// Give components `wasi:otel/tracing`, for spans of their own (as
+    /// Spin's flag of the same name does); a component importing it is
+    /// refused without.
+    #[arg(long)]
+    experimental_wasi_otel: bool,
+    /// How log lines look on stderr.
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: telemetry::LogFormat,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args),
@@ -117,9 +122,23 @@ fn up(args: UpArgs) -> Result<()> {
             Some(path) => runtime_config::RuntimeConfig::load(path)?,
             None => runtime_config::RuntimeConfig::default(),
         },
+        wasi_otel: args.experimental_wasi_otel,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Inside the runtime: the span exporter batches on it. Dropped
+        // last, so the spans of the final requests are sent.
+        let _telemetry = telemetry::init(args.log_format)?;
+        if let Some(addr) = args.metrics_listen {
+            let mut limits = vec![("*".to_string(), i64::from(options.limits.max_instances))];
+            for decl in manifest.components.values() {
+                if let Some(n) = decl.limits.max_concurrent_instances {
+                    limits.push((decl.id.clone(), i64::from(n)));
+                }
+            }
+            let bound = telemetry::metrics::serve(addr, limits).await?;
+            println!("Metrics: http://{bound}/metrics");
+        }
         let app = app::App::load(&manifest, &options)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

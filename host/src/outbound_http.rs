@@ -3,6 +3,7 @@
 //! `http://<component>.spin.internal/...` is answered in-process by that
 //! component, never leaving the host.
 
+use tracing::Instrument;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
@@ -153,6 +154,8 @@ pub struct OutboundHttp {
     pub app: Arc<App>,
     pub component: String,
     pub allowed: Arc<AllowedHosts>,
+    /// The trace context of the instance, for chained requests.
+    pub outer: opentelemetry::trace::SpanContext,
 }
 
 type SendFuture =
@@ -174,18 +177,42 @@ impl WasiHttpHooks for OutboundHttp {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+        let method = request.method().clone();
+        let span = tracing::info_span!(
+            target: "shop_host::span",
+            "outbound request",
+            "otel.name" = %method,
+            "otel.kind" = "client",
+            "otel.status_code" = tracing::field::Empty,
+            "http.request.method" = %method,
+            "url.full" = %uri,
+            "http.response.status_code" = tracing::field::Empty,
+            component = %self.component,
+        );
         if let Some(target) = chained_component(&uri) {
             let app = self.app.clone();
-            return Box::new(async move {
-                let response = app.chain(&target, request).await.ok_or(Error::DestinationNotFound)?;
-                Ok((response, done))
-            });
+            let outer = self.outer.clone();
+            return Box::new(
+                async move {
+                    let response = app.chain(&target, request, &outer).await.ok_or(Error::DestinationNotFound)?;
+                    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+                    Ok((response, done))
+                }
+                .instrument(span),
+            );
         }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(io);
-            Ok((response.map(BodyExt::boxed_unsync), io))
-        })
+        Box::new(
+            async move {
+                let mut request = request;
+                // As Spin does: the callee continues this trace.
+                crate::telemetry::inject(request.headers_mut());
+                let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+                let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(io);
+                Ok((response.map(BodyExt::boxed_unsync), io))
+            }
+            .instrument(span),
+        )
     }
 }
 

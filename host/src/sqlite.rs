@@ -31,6 +31,27 @@ const POOL_SIZE: usize = 16;
 /// Spin refuses to open more connections than this in one instance.
 const MAX_OPEN_CONNECTIONS: usize = 256;
 
+/// Sleeps between tries while another connection holds the write lock,
+/// in growing steps (as SQLite's own busy handler does), for up to
+/// [`BUSY_TIMEOUT`] in all; each wait is counted in the metrics.
+fn wait_for_lock(tries: i32) -> bool {
+    const STEPS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+    let tries = tries.max(0) as usize;
+    let step = STEPS_MS[tries.min(STEPS_MS.len() - 1)];
+    let slept: u64 = STEPS_MS.iter().take(tries).sum::<u64>() + STEPS_MS[STEPS_MS.len() - 1] * tries.saturating_sub(STEPS_MS.len()) as u64;
+    if slept + step > BUSY_TIMEOUT.as_millis() as u64 {
+        return false;
+    }
+    if let Some(m) = crate::telemetry::metrics::get() {
+        if tries == 0 {
+            m.sqlite_lock_waits.inc();
+        }
+        m.sqlite_lock_wait_seconds.inc_by(step as f64 / 1000.0);
+    }
+    std::thread::sleep(Duration::from_millis(step));
+    true
+}
+
 /// A database label's file and its idle connections.
 pub struct Database {
     label: String,
@@ -44,7 +65,7 @@ impl Database {
             return Ok(conn);
         }
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_handler(Some(wait_for_lock))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
         Ok(conn)
     }
@@ -144,7 +165,23 @@ impl SqliteState {
     ) -> Result<Rows, Failure> {
         let open = self.table.get(handle).map_err(|_| Failure::InvalidConnection)?;
         let conn = open.conn.as_ref().ok_or(Failure::InvalidConnection)?;
-        tokio::task::block_in_place(|| run(conn, statement, parameters))
+        let kind = crate::telemetry::statement_kind(statement);
+        let span = tracing::info_span!(
+            target: "shop_host::span",
+            "sqlite",
+            "otel.name" = %format_args!("sqlite {kind} {}", open.db.label),
+            "otel.kind" = "client",
+            "otel.status_code" = tracing::field::Empty,
+            "db.system.name" = "sqlite",
+            "db.namespace" = open.db.label.as_str(),
+            "db.operation.name" = kind,
+        );
+        let _in_span = span.enter();
+        let result = tokio::task::block_in_place(|| run(conn, statement, parameters));
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
     }
 
     fn connection(&self, handle: &Resource<OpenConnection>) -> Option<&Connection> {

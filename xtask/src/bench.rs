@@ -28,8 +28,11 @@ struct Measure {
     errors: u64,
 }
 
-/// Runs every part, or only `only` (`http`, `checkout` or `events`).
+/// Runs every part, or only `only` (`events`, `sign-in`, `tracing`).
 pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Result {
+    if only == Some("tracing") {
+        return tracing_cost(host_bin, root, seconds);
+    }
     if only == Some("events") {
         let work = std::env::temp_dir().join(format!("shop-bench-{}", std::process::id()));
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -323,7 +326,93 @@ fn serve_hello(stream: TcpStream) {
 /// The app at `manifest` on shop-host, fresh state under `state`; no
 /// per-request log lines, which would be part of what is measured.
 fn serve(host_bin: &Path, root: &Path, manifest: &Path, state: &Path, variables: Vec<(&str, String)>, ready: &str) -> Result<Shop> {
-    Shop::start(host_bin, root, Launch { runtime: Runtime::ShopHost, manifest, state, variables, ready, log_requests: false })
+    Shop::start(host_bin, root, Launch { runtime: Runtime::ShopHost, manifest, state, variables, ready, log_requests: false, env: Vec::new(), wasi_otel: true })
+}
+
+/// `cargo xtask bench tracing`: what traces cost a checkout, at 1 and 16
+/// clients: the shop with no OTLP endpoint against the same shop exporting
+/// every span to a collector (tests/otlp.rs, on this machine), in
+/// alternating rounds; and, with `SHOP_BENCH_BASELINE=<a built tree from
+/// before the traces>`, against that tree's own shop-host and components
+/// (what "tracing off" costs against not having it at all).
+pub fn tracing_cost(host_bin: &Path, root: &Path, seconds: u32) -> Result {
+    let work = std::env::temp_dir().join(format!("shop-bench-tracing-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let collector_port = crate::shop::free_port();
+    let trace_bin = host_bin.with_file_name("shop-trace");
+    let mut collector = Command::new(&trace_bin)
+        .args(["collect", "--listen", &format!("127.0.0.1:{collector_port}"), "--keep"])
+        .arg(work.join("spans.jsonl"))
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", trace_bin.display()))?;
+    let launch = |name: &str, host: &Path, tree: &Path, env: Vec<(&'static str, String)>, wasi_otel: bool| {
+        let state = work.join(name);
+        let manifest = tree.join("spin.toml");
+        let shop = Shop::start(host, tree, Launch { runtime: Runtime::ShopHost, manifest: &manifest, state: &state, variables: admin(), ready: SHOP_READY, log_requests: false, env, wasi_otel })?;
+        let sku = first_sku(&shop.base)?;
+        let stock = call(&shop.base, "PUT", &format!("/api/inventory/{sku}"), &[("content-type", "application/json"), ("authorization", "Bearer bench")], Some("{\"on_hand\":10000000}"))?;
+        if stock.status >= 300 {
+            return Err(format!("cannot stock {sku}: {}", stock.summary()));
+        }
+        Ok::<_, String>((shop, sku))
+    };
+    let mut shops = vec![
+        ("tracing off", launch("off", host_bin, root, Vec::new(), true)?),
+        (
+            "tracing on",
+            launch("on", host_bin, root, vec![("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector_port}")), ("OTEL_SERVICE_NAME", "shop".into())], true)?,
+        ),
+    ];
+    if let Some(baseline) = std::env::var_os("SHOP_BENCH_BASELINE").filter(|v| !v.is_empty()).map(std::path::PathBuf::from) {
+        let host = baseline.join("target/release/shop-host");
+        let host = if host.is_file() { host } else { host_bin.to_path_buf() };
+        shops.push(("baseline", launch("baseline", &host, &baseline, Vec::new(), false)?));
+    }
+    println!();
+    println!("POST /api/checkout: what traces cost (same machine, in turns, {seconds}s per run)");
+    print!("{:>8} {:>6}", "clients", "round");
+    for (name, _) in &shops {
+        print!(" {name:>13}/s {:>9}", "p99");
+    }
+    println!();
+    for clients in [1, 16] {
+        let mut sums = vec![0.0; shops.len()];
+        for round in 1..=4 {
+            print!("{clients:>8} {round:>6}");
+            let mut order: Vec<usize> = (0..shops.len()).collect();
+            // Who goes first rotates, so a machine getting busier or
+            // quieter during the run favours none.
+            order.rotate_left(round % shops.len());
+            let mut row = vec![None; shops.len()];
+            for i in order {
+                let (_, (shop, sku)) = &shops[i];
+                row[i] = Some(checkout_latency(&shop.base, sku, clients, seconds)?);
+            }
+            for (i, m) in row.into_iter().enumerate() {
+                let (_, rate, _, p99, failures) = m.expect("measured");
+                sums[i] += rate;
+                let failed = if failures > 0 { format!(" ({failures} failed)") } else { String::new() };
+                print!(" {rate:>15.1} {:>9}{failed}", format!("{:.1}ms", p99.as_secs_f64() * 1000.0));
+            }
+            println!();
+        }
+        print!("{clients:>8} {:>6}", "mean");
+        for sum in &sums {
+            print!(" {:>15.1} {:>9}", sum / 4.0, "");
+        }
+        println!();
+        for (i, (name, _)) in shops.iter().enumerate().skip(1) {
+            println!("{clients:>8}   {name} ÷ tracing off: {:.3}", sums[i] / sums[0]);
+        }
+    }
+    let spans = std::fs::read_to_string(work.join("spans.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+    println!("spans exported while tracing was on: {spans}");
+    drop(shops);
+    let _ = collector.kill();
+    let _ = collector.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
 }
 
 /// The shop's admin token here: `bench`.

@@ -271,6 +271,8 @@ fn start_shop(runtime: Runtime, host_bin: &Path, root: &Path, state: &Path, admi
         variables: vec![("admin_token", admin_token.to_string()), ("fulfillment_auto_ship", auto_ship.to_string())],
         ready: "/api/products?per_page=1",
         log_requests: false,
+        env: Vec::new(),
+        wasi_otel: true,
     };
     Shop::start(host_bin, root, launch)
 }

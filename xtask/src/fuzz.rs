@@ -210,6 +210,8 @@ fn fuzz_in(work: &Path, python: &Path, host_bin: &Path, root: &Path, options: &O
         variables: vec![("admin_token", admin_token.clone())],
         ready: "/api/openapi.json",
         log_requests: true,
+        env: Vec::new(),
+        wasi_otel: true,
     };
     let mut host = Shop::start(host_bin, root, launch)?;
     let base = host.base.clone();

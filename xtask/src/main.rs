@@ -17,6 +17,10 @@ mod shop;
 const WASM_PACKAGES: &[&str] = &[
     "catalog", "cart", "customers", "shipping", "tax", "tax-flat", "inventory", "payment", "orders", "checkout", "fulfillment", "notifications", "admin", "openapi", "storefront", "probe", "consumer", "listener",
 ];
+/// Components that make spans (wasi:otel), built a second time without
+/// them for the cron triggers: Spin's trigger-cron plugin links no
+/// wasi:otel, so what it runs (and composes) must not import it.
+const TIMER_PACKAGES: &[&str] = &["inventory", "payment", "orders", "checkout", "fulfillment"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::parse_args(&args[1..]).and_then(|options| build().and_then(|b| fuzz::run(&b.host, &root(), &options))),
         Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10, args.get(1).map(String::as_str))),
         Some("conformance") => run_conformance(&args[1..]),
+        Some("trace") => trace(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -49,8 +54,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                  build, then run every test (then a short `fuzz` and the `browser` scenarios)
   browser [--runtime shop-host|spin|both]  build, then run the storefront's browser scenarios (tests/browser/)
   fuzz [options]        build, then fuzz every HTTP API against api/openapi.json (schemathesis; --help)
-  bench [events|sign-in] build, then measure the shop through shop-host (wrk, checkout, sign-in, events)
-  conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host";
+  bench [events|sign-in|tracing] build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
+  conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host
+  trace <checkout id>   draw that checkout's trace (the spans `up` collected) as a waterfall";
 
 fn root() -> PathBuf {
     // Read at run time, not baked in with env!(): cargo may reuse an xtask
@@ -113,6 +119,8 @@ fn ensure_wasm_target() -> Result {
 /// Paths of what `build` produced.
 struct Built {
     host: PathBuf,
+    /// The span collector and waterfall (`tests/trace_cli.rs`).
+    trace: PathBuf,
 }
 
 fn build() -> Result<Built> {
@@ -123,6 +131,12 @@ fn build() -> Result<Built> {
         wasm.args(["-p", p]);
     }
     run(&mut wasm)?;
+    let mut timers = cargo();
+    timers.args(["build", "--profile", "timer", "--target", WASM_TARGET, "--no-default-features"]);
+    for p in TIMER_PACKAGES {
+        timers.args(["-p", p]);
+    }
+    run(&mut timers)?;
     // The same package set as `test` below, so dependencies are built once
     // with one set of features.
     run(cargo().args(["build", "--release", "--workspace", "--exclude", "probe", "--exclude", "consumer", "--exclude", "listener"]))?;
@@ -131,18 +145,22 @@ fn build() -> Result<Built> {
     // target/ (where `spin build` puts them); when cargo builds elsewhere,
     // put copies there.
     let target = target_dir()?;
-    let built = target.join(WASM_TARGET).join("release");
-    let expected = root().join("target").join(WASM_TARGET).join("release");
-    if built != expected {
+    for (profile, packages) in [("release", WASM_PACKAGES), ("timer", TIMER_PACKAGES)] {
+        let built = target.join(WASM_TARGET).join(profile);
+        let expected = root().join("target").join(WASM_TARGET).join(profile);
+        if built == expected {
+            continue;
+        }
         std::fs::create_dir_all(&expected).map_err(|e| format!("cannot create {}: {e}", expected.display()))?;
-        for p in WASM_PACKAGES {
+        for p in packages {
             // cargo names the artifact after the crate: `tax-flat` -> `tax_flat.wasm`.
             let file = format!("{}.wasm", p.replace('-', "_"));
             std::fs::copy(built.join(&file), expected.join(&file))
                 .map_err(|e| format!("cannot copy {file}: {e}"))?;
         }
     }
-    Ok(Built { host: target.join("release").join(format!("shop-host{}", std::env::consts::EXE_SUFFIX)) })
+    let bin = |name: &str| target.join("release").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    Ok(Built { host: bin("shop-host"), trace: bin("shop-trace") })
 }
 
 /// The repository's runtime-config.toml with every store file under `dir`
@@ -157,24 +175,80 @@ fn runtime_config_in(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Where `up` keeps the shop's state, and the spans it collects.
+fn up_state() -> PathBuf {
+    root().join(".shop").join("state")
+}
+
+/// The address `up` collects spans on: OTLP/HTTP's usual port.
+const COLLECTOR: &str = "127.0.0.1:4318";
+
 fn up(extra: &[String]) -> Result {
     let built = build()?;
-    let state = root().join(".shop").join("state");
+    let state = up_state();
+    std::fs::create_dir_all(&state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
     let mut cmd = Command::new(&built.host);
     cmd.current_dir(root())
-        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--runtime-config-file", "runtime-config.toml", "--state-dir"])
-        .arg(&state);
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--runtime-config-file", "runtime-config.toml", "--experimental-wasi-otel", "--state-dir"])
+        .arg(&state)
+        .args(["--metrics-listen", "127.0.0.1:9464"]);
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
         eprintln!("xtask: admin routes take `Authorization: Bearer {DEV_ADMIN_TOKEN}` (set SPIN_VARIABLE_ADMIN_TOKEN to change)");
         cmd.args(["--variable", &format!("admin_token={DEV_ADMIN_TOKEN}")]);
     }
+    // Spans go to a collector of our own (for `cargo xtask trace`), unless
+    // the user sends them somewhere already.
+    let _collector = if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() && std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() {
+        let kept = state.join("traces.jsonl");
+        match Command::new(&built.trace).args(["collect", "--listen", COLLECTOR, "--keep"]).arg(&kept).stdout(Stdio::null()).spawn() {
+            Ok(child) => {
+                cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{COLLECTOR}")).env("OTEL_SERVICE_NAME", "shop");
+                eprintln!("xtask: spans are kept in {} (`cargo xtask trace <checkout id>` draws one); metrics at http://127.0.0.1:9464/metrics", kept.display());
+                Some(KillOnDrop(child))
+            }
+            Err(e) => {
+                eprintln!("xtask: no span collector ({e}); traces are off");
+                None
+            }
+        }
+    } else {
+        None
+    };
     cmd.args(extra);
     run(&mut cmd)
 }
 
-/// Servers the tests start themselves, each on a free port: the Debian
-/// package and the command it provides.
-const TEST_SERVERS: &[(&str, &str)] = &[("redis-server", "redis-server"), ("docker-registry", "docker-registry")];
+/// A helper process that ends with the command that started it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo xtask trace <checkout id> [--from FILE]`: the waterfall of a
+/// checkout's trace, from the spans `up` kept.
+fn trace(args: &[String]) -> Result {
+    let id = args.first().filter(|a| !a.starts_with('-')).ok_or("usage: cargo xtask trace <checkout id, or trace id> [--from FILE]")?;
+    let from = match args.iter().position(|a| a == "--from") {
+        Some(i) => PathBuf::from(args.get(i + 1).ok_or("--from needs a file")?),
+        None => up_state().join("traces.jsonl"),
+    };
+    if !from.is_file() {
+        return Err(format!("no spans at {}: run `cargo xtask up`, place an order, then ask again", from.display()));
+    }
+    // Built by `up` already; built now only if it is not.
+    let bin = target_dir()?.join("release").join(format!("shop-trace{}", std::env::consts::EXE_SUFFIX));
+    let bin = if bin.is_file() { bin } else { build()?.trace };
+    run(Command::new(&bin).args(["show", id, "--from"]).arg(&from))
+}
+
+/// Servers the tests start themselves, each on a free port, and tools they
+/// run (`promtool check metrics`): the Debian package and its command.
+const TEST_SERVERS: &[(&str, &str)] =
+    &[("redis-server", "redis-server"), ("docker-registry", "docker-registry"), ("prometheus", "promtool")];
 
 /// Installs the test servers that are missing, where we can (root with
 /// apt-get); otherwise says how.

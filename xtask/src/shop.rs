@@ -41,6 +41,11 @@ pub struct Launch<'a> {
     /// A line per request in the log (helps reading a failure; off when it
     /// would be part of what is measured).
     pub log_requests: bool,
+    /// Environment for the runtime (`OTEL_EXPORTER_OTLP_ENDPOINT`, …).
+    pub env: Vec<(&'a str, String)>,
+    /// `--experimental-wasi-otel`: the shop's components need it; a
+    /// baseline tree from before them may run a host without the flag.
+    pub wasi_otel: bool,
 }
 
 pub struct Shop {
@@ -89,6 +94,12 @@ impl Shop {
             }
         };
         cmd.current_dir(root).arg("--state-dir").arg(launch.state).arg("--runtime-config-file").arg(&config);
+        // The shop's components make spans of their own (wasi:otel), which
+        // both runtimes link only with this flag.
+        if launch.wasi_otel {
+            cmd.arg("--experimental-wasi-otel");
+        }
+        cmd.envs(launch.env.iter().map(|(k, v)| (*k, v.as_str())));
         for (name, value) in &launch.variables {
             cmd.args(["--variable", &format!("{name}={value}")]);
         }
@@ -222,7 +233,7 @@ impl Drop for WorkDir {
 /// A free loopback port for a server started by port (Spin, redis-server),
 /// below the kernel's ephemeral range, as tests/lib.rs picks them: a port
 /// from there can be handed to an outgoing connection before the server binds it.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let ephemeral_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")

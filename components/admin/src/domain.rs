@@ -125,6 +125,50 @@ pub fn merge_events(answers: Vec<(&str, Answer)>) -> Value {
     })
 }
 
+/// The shop's own metrics in Prometheus's text exposition format: per
+/// member whether it answered, its events due and undeliverable and its
+/// pending dead letters; checkouts by outcome (from checkout's journal, so
+/// counted since the shop began, whatever restarted). A member that did
+/// not answer has `shop_service_up 0` and no other series.
+pub fn metrics(events: &[(&str, Answer)], outcomes: &Answer) -> String {
+    let mut text = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            text.push_str(&format!("{name}{{{labels}}} {value}\n"));
+        }
+    };
+    let per_service = |field: fn(&Value) -> Option<u64>| -> Vec<(String, u64)> {
+        events
+            .iter()
+            .filter_map(|(name, answer)| Some((format!("service=\"{name}\""), field(answer.as_ref().ok()?)?)))
+            .collect()
+    };
+    family(
+        "shop_service_up",
+        "gauge",
+        "Whether the service answered the admin's call (1) or not (0)",
+        events.iter().map(|(name, a)| (format!("service=\"{name}\""), u64::from(a.is_ok()))).collect(),
+    );
+    family("shop_events_due", "gauge", "Events in the service's outbox not yet acknowledged by every consumer", per_service(|b| b["outbox"]["due"].as_u64()));
+    family(
+        "shop_events_undeliverable",
+        "gauge",
+        "Events the service gave up publishing (its own dead letters)",
+        per_service(|b| b["outbox"]["undeliverable"].as_u64()),
+    );
+    family("shop_dead_letters_pending", "gauge", "Events the service failed to apply, waiting for an operator", per_service(|b| b["dead_letters"]["pending"].as_u64()));
+    let outcomes: Vec<(String, u64)> = match outcomes {
+        Ok(body) => body["outcomes"]
+            .as_object()
+            .map(|o| o.iter().filter_map(|(k, v)| Some((format!("outcome=\"{k}\""), v.as_u64()?))).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    family("shop_checkouts", "gauge", "Checkouts by how they ended (in_progress: not yet), since the shop began", outcomes);
+    text
+}
+
 /// `{"published", "pending", "services": [{name, ok, published, pending, error?}], "complete"}`.
 pub fn merge_flush(answers: Vec<(&str, Answer)>) -> Value {
     let (mut published, mut pending) = (0, 0);
@@ -156,6 +200,22 @@ pub fn merge_flush(answers: Vec<(&str, Answer)>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_name_every_member_and_count_checkouts() {
+        let events: Vec<(&str, Answer)> = vec![
+            ("fulfillment", Ok(json!({"outbox": {"due": 2, "undeliverable": 0}, "dead_letters": {"pending": 1}}))),
+            ("payment", Err("no answer".into())),
+        ];
+        let text = metrics(&events, &Ok(json!({"outcomes": {"completed": 5, "payment_declined": 1}})));
+        assert!(text.contains("shop_service_up{service=\"fulfillment\"} 1\n"), "{text}");
+        assert!(text.contains("shop_service_up{service=\"payment\"} 0\n"));
+        assert!(text.contains("shop_events_due{service=\"fulfillment\"} 2\n"));
+        assert!(!text.contains("shop_events_due{service=\"payment\"}"));
+        assert!(text.contains("shop_dead_letters_pending{service=\"fulfillment\"} 1\n"));
+        assert!(text.contains("shop_checkouts{outcome=\"completed\"} 5\n"));
+        assert!(text.contains("# TYPE shop_checkouts gauge\n"));
+    }
 
     #[test]
     fn dead_letter_ids_name_their_service() {

@@ -9,6 +9,10 @@
 //! - `GET  /api/admin/events` → what is not done: per member, events due,
 //!   the oldest one's age, re-publishes, undeliverable events and dead
 //!   letters, with totals ([`crate::domain::merge_events`])
+//! - `GET  /api/admin/metrics` → the same, and checkouts by outcome, in
+//!   Prometheus's text format ([`crate::domain::metrics`]): what the shop
+//!   itself knows, on every runtime (the host's own metrics are shop-host's
+//!   `--metrics-listen`).
 
 use serde_json::{Value, json};
 use shop_shared::{ApiError, Router, json_response, read_request, require_admin};
@@ -23,6 +27,7 @@ enum Route {
     Flush,
     Outbox,
     Events,
+    Metrics,
 }
 
 fn router() -> Router<Route> {
@@ -32,6 +37,7 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/admin/outbox/flush", Route::Flush)
         .route(Method::Get, "/api/admin/outbox", Route::Outbox)
         .route(Method::Get, "/api/admin/events", Route::Events)
+        .route(Method::Get, "/api/admin/metrics", Route::Metrics)
 }
 
 pub async fn handle(incoming: IncomingRequest) -> Response {
@@ -59,6 +65,16 @@ async fn respond(incoming: IncomingRequest) -> Result<Response, ApiError> {
         Route::Replay => replay(params.get("id"), &auth).await,
         Route::Flush => Ok(json_response(200, &domain::merge_flush(fan_out(Method::Post, "/outbox/flush", &auth).await))),
         Route::Events => Ok(json_response(200, &domain::merge_events(fan_out(Method::Get, "/events", &auth).await))),
+        Route::Metrics => {
+            let events = fan_out(Method::Get, "/events", &auth).await;
+            let checkout = domain::member("checkout").expect("checkout is a member");
+            let outcomes = call(checkout, Method::Get, "/outcomes", &auth).await.map(|(_, body)| body);
+            Ok(Response::builder()
+                .status(200)
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(domain::metrics(&events, &outcomes))
+                .build())
+        }
         Route::Outbox => {
             let answers = fan_out(Method::Get, "/outbox", &auth).await;
             let services: Vec<Value> = answers

@@ -19,6 +19,9 @@
 //! - `/api/checkout/admin/...` (admin): the outbox (`GET …/outbox`,
 //!   `POST …/outbox/flush`) and, like every service with events, dead letters
 //!   (always none: checkout consumes no events) — [`shop_shared::event_admin`].
+//! - `GET /api/checkout/admin/outcomes` (admin) → `{"outcomes": {"completed":
+//!   n, "payment_declined": n, …}}`, counted from the journal (what the
+//!   admin's metrics report as `shop_checkouts`).
 //!
 //! A completed checkout's `order.placed` is published right after the saga
 //! (and after recovery finishes a checkout forward). Publishing is after
@@ -42,6 +45,7 @@ enum Route {
     Place,
     Recover,
     Get,
+    Outcomes,
 }
 
 fn router() -> Router<Route> {
@@ -49,6 +53,7 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/checkout", Route::Place)
         .route(Method::Post, "/api/checkout/recover", Route::Recover)
         .route(Method::Get, "/api/checkout/:id", Route::Get)
+        .route(Method::Get, "/api/checkout/admin/outcomes", Route::Outcomes)
 }
 
 /// Variables (see spin.toml).
@@ -88,6 +93,12 @@ async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<
             Ok(json_response(200, &json!({ "recovered": recovered })))
         }
         Route::Get => get(params.get("id")),
+        Route::Outcomes => {
+            require_admin(&request)?;
+            let outcomes: serde_json::Map<String, Value> =
+                CheckoutStore::open()?.outcomes()?.into_iter().map(|(outcome, n)| (outcome, json!(n))).collect();
+            Ok(json_response(200, &json!({ "outcomes": outcomes })))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use shop_shared::event::{self, EventLine, OrderPlaced, OrderTotals};
+use shop_shared::trace::{Kind, Span};
 use shop_shared::{ApiError, Money, now_millis};
 
 use crate::domain::{
@@ -200,7 +201,21 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
     }
 
     /// Runs the saga until it is finished or must wait for recovery.
-    pub fn run(mut self) -> Result<Conclusion, ApiError> {
+    pub fn run(self) -> Result<Conclusion, ApiError> {
+        // One span for the run and one per step, so a trace shows the saga
+        // (see shop_shared::trace); they do nothing natively.
+        let mut span = Span::start(&format!("checkout {}", self.checkout_id), Kind::Internal);
+        span.attribute("shop.correlation_id", self.checkout_id.as_str());
+        let conclusion = self.run_steps();
+        match &conclusion {
+            Ok(Conclusion::Finished(status, _)) => span.attribute("shop.checkout.status", format!("{status:?}").to_lowercase()),
+            Ok(Conclusion::Pending(_)) => span.attribute("shop.checkout.status", "pending"),
+            Err(e) => span.fail(&e.to_string()),
+        }
+        conclusion
+    }
+
+    fn run_steps(mut self) -> Result<Conclusion, ApiError> {
         // A step is run once per run: one that must be run again (a failed
         // publish_order_placed) waits for the next recovery.
         let mut ran = Vec::new();
@@ -252,9 +267,14 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
     fn run_step(&mut self, step: Step) -> Result<(), ApiError> {
         let started = now_millis();
         let position = self.plan.iter().position(|s| *s == step).unwrap_or(0);
+        let mut span = Span::start(&format!("saga step {}", step.name()), Kind::Internal);
+        span.attribute("shop.saga.step", step.name());
         self.journal.step_started(step, position, started)?;
         self.records.push(StepRecord { step, outcome: Outcome::Running, compensated: false });
         let result = self.execute(step);
+        if let Err(e) = &result {
+            span.fail(&e.to_string());
+        }
         self.pause_at(step, true);
         self.end_step(step, result, Some(now_millis() - started))?;
         self.pause_at(step, false);
@@ -368,6 +388,16 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
 
     fn compensate(&mut self, step: Step) -> Result<(), ApiError> {
         let started = now_millis();
+        let mut span = Span::start(&format!("saga compensate {}", step.name()), Kind::Internal);
+        span.attribute("shop.saga.step", step.name());
+        let result = self.undo(step);
+        if let Err(e) = &result {
+            span.fail(&e.to_string());
+        }
+        result.map(|()| self.compensated(step, started))?
+    }
+
+    fn undo(&mut self, step: Step) -> Result<(), ApiError> {
         match step {
             Step::ReserveStock => self.services.release(&self.ids.reservation_id)?,
             Step::AuthorizePayment => {
@@ -398,6 +428,10 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             Step::CreateOrder => self.services.fail_order(&self.ids.order_id, "checkout failed; the saga was compensated")?,
             _ => {}
         }
+        Ok(())
+    }
+
+    fn compensated(&mut self, step: Step, started: i64) -> Result<(), ApiError> {
         let now = now_millis();
         self.journal.step_compensated(step, now, now - started, &self.state)?;
         if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {

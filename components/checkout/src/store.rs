@@ -150,6 +150,27 @@ impl CheckoutStore {
         result.rows.iter().map(step_from_row).collect()
     }
 
+    /// How many checkouts ended (or stand) each way: `completed`,
+    /// `payment_declined` (402), `out_of_stock` (409), `failed` (any other
+    /// answer) and `in_progress` — for `GET /api/admin/metrics`.
+    pub fn outcomes(&self) -> Result<Vec<(String, i64)>, ApiError> {
+        let result = self.query(
+            "SELECT CASE
+                 WHEN status = 'completed' THEN 'completed'
+                 WHEN status IN ('running', 'compensating') THEN 'in_progress'
+                 WHEN response_status = 402 THEN 'payment_declined'
+                 WHEN response_status = 409 THEN 'out_of_stock'
+                 ELSE 'failed'
+             END AS outcome, COUNT(*) FROM checkouts GROUP BY outcome ORDER BY outcome",
+            &[],
+        )?;
+        Ok(result
+            .rows
+            .iter()
+            .filter_map(|row| Some((row.get::<&str>(0)?.to_owned(), row.get::<i64>(1)?)))
+            .collect())
+    }
+
     /// Unfinished checkouts nobody has moved on since `cutoff`, oldest first.
     pub fn stale(&self, cutoff: i64, limit: u32) -> Result<Vec<String>, ApiError> {
         let result = self.query(

@@ -104,6 +104,11 @@ pub struct Envelope {
     /// id for everything that follows a checkout).
     pub correlation_id: String,
     pub data: Value,
+    /// The W3C trace context of the span that decided the event, so its
+    /// consumers' spans join that trace (`shop_shared::trace`). Optional:
+    /// an event without one starts a trace of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Envelope {
@@ -123,6 +128,7 @@ impl Envelope {
             occurred_at: rfc3339(now_millis()),
             correlation_id: correlation_id.to_owned(),
             data,
+            traceparent: crate::trace::traceparent(),
         })
     }
 

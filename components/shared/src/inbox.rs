@@ -20,6 +20,7 @@ use crate::db::{self, exec, text};
 use crate::dead_letters;
 use crate::event::Envelope;
 use crate::now_millis;
+use crate::trace::{Kind, Span};
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +139,14 @@ pub async fn receive(
 ) -> Result<Applied, Failed> {
     match Envelope::parse(payload) {
         Ok(envelope) => {
+            let mut span = Span::continuing(envelope.traceparent.as_deref(), &format!("{consumer} consumes {}", envelope.kind), Kind::Consumer);
+            span.attribute("shop.correlation_id", envelope.correlation_id.as_str());
+            span.attribute("messaging.message.id", envelope.id.as_str());
+            span.attribute("shop.consumer", consumer);
             let outcome = apply_once(conn, &envelope, async |conn| handler(conn, &envelope).await).await;
+            if let Err(failed) = &outcome {
+                span.fail(&failed.error);
+            }
             // One line per delivery, on every runtime (Spin logs nothing of
             // its own per message): what an operator greps for.
             let (what, done) = match &outcome {

@@ -23,6 +23,7 @@ pub mod sku;
 pub mod tax;
 pub mod time;
 pub mod timer;
+pub mod trace;
 
 pub use address::{Address, destination_country, is_eu_member, normalize_country};
 pub use auth::{Caller, Listing, Owner, require_admin};

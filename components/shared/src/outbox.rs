@@ -38,6 +38,7 @@
 //! Delivery is at least once, and consumers apply an event id once
 //! ([`crate::inbox`]).
 
+use crate::trace::{Kind, Span};
 use serde::Serialize;
 use spin_sdk::sqlite::{Connection, Value};
 
@@ -443,12 +444,27 @@ fn step(conn: &Connection, redis: &spin_sdk::redis::Connection, due: &Due, polic
     if claimed.rows.is_empty() {
         return Ok(Step::Taken);
     }
+    // In the event's own trace, whichever run publishes it (the request
+    // that decided it, a later tick, an operator's flush).
+    let mut span = Span::continuing(traceparent_of(&due.envelope).as_deref(), &format!("publish {}", due.kind), Kind::Producer);
+    span.attribute("messaging.message.id", due.id.as_str());
+    span.attribute("shop.publishes", due.publishes);
     if let Err(e) = redis.publish(&channel(&due.kind), due.envelope.as_bytes()) {
+        span.fail(&e.to_string());
         // Not a publish: give it back to the budget.
         exec(conn, "UPDATE outbox SET publishes = publishes - 1 WHERE id = ?", &[text(&due.id)]).map_err(store)?;
         return Err(StepError::Redis(format!("Redis refused PUBLISH: {e}")));
     }
     Ok(if due.publishes == 0 { Step::Published } else { Step::Republished })
+}
+
+/// The `traceparent` a stored envelope carries, if any.
+fn traceparent_of(envelope: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Carrier {
+        traceparent: Option<String>,
+    }
+    serde_json::from_str::<Carrier>(envelope).ok()?.traceparent
 }
 
 /// Records a try that Redis did not take; the event is tried again soon.

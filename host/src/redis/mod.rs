@@ -13,6 +13,7 @@ pub mod broker;
 mod server;
 pub mod trigger;
 
+use tracing::Instrument;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -99,10 +100,42 @@ impl RedisState {
 
     async fn run(&mut self, conn: &Resource<OpenConnection>, args: Vec<Vec<u8>>) -> Result<Value, Error> {
         let broker = self.table.get(conn).map_err(|e| Error::Other(e.to_string()))?.broker.clone();
-        broker.command(args).await.map_err(|e| match e {
+        let command = String::from_utf8_lossy(args.first().map_or(&[][..], Vec::as_slice)).to_ascii_uppercase();
+        // A publish is named by its channel (`shop.order.placed publish`);
+        // other commands by the command alone, never their keys.
+        let publish = (command == "PUBLISH").then(|| String::from_utf8_lossy(args.get(1).map_or(&[][..], Vec::as_slice)).into_owned());
+        let span = match &publish {
+            Some(channel) => tracing::info_span!(
+                target: "shop_host::span",
+                "redis publish",
+                "otel.name" = %format_args!("{channel} publish"),
+                "otel.kind" = "producer",
+                "otel.status_code" = tracing::field::Empty,
+                "messaging.system" = "redis",
+                "messaging.operation.type" = "send",
+                "messaging.destination.name" = channel.as_str(),
+            ),
+            None => tracing::info_span!(
+                target: "shop_host::span",
+                "redis",
+                "otel.name" = %format_args!("redis {command}"),
+                "otel.kind" = "client",
+                "otel.status_code" = tracing::field::Empty,
+                "db.system.name" = "redis",
+                "db.operation.name" = command.as_str(),
+            ),
+        };
+        let result = broker.command(args).instrument(span.clone()).await.map_err(|e| match e {
             BrokerError::WrongType => Error::TypeError,
             other => Error::Other(other.to_string()),
-        })
+        });
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        if let (Some(channel), Some(m)) = (&publish, crate::telemetry::metrics::get()) {
+            m.redis_publishes.with_label_values(&[channel.as_str(), if result.is_ok() { "ok" } else { "failed" }]).inc();
+        }
+        result
     }
 }
 

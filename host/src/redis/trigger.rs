@@ -16,8 +16,28 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use super::broker::Broker;
 use crate::app::App;
+use crate::http_trigger::instantiate;
+use crate::telemetry::{self, Invocation, metrics};
+
+/// The trace context and correlation id of a message that is a JSON
+/// object with `traceparent` / `correlation_id` members (the shop's event
+/// envelope; CloudEvents' distributed-tracing extension names the same
+/// member). Anything else has neither.
+fn event_context(message: &[u8]) -> (Option<opentelemetry::trace::SpanContext>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Context {
+        traceparent: Option<String>,
+        correlation_id: Option<String>,
+    }
+    match serde_json::from_slice::<Context>(message) {
+        Ok(c) => (c.traceparent.as_deref().and_then(telemetry::parse_traceparent), c.correlation_id),
+        Err(_) => (None, None),
+    }
+}
 
 /// Messages of one trigger handled at once; the rest wait their turn.
 const MAX_DELIVERIES_IN_FLIGHT: usize = 32;
@@ -72,6 +92,26 @@ pub fn start(app: &Arc<App>) -> anyhow::Result<()> {
 impl App {
     async fn deliver(self: &Arc<Self>, component_id: &str, channel: &str, message: Vec<u8>) {
         let started = Instant::now();
+        // An event that carries a trace context (the envelope's optional
+        // `traceparent`, docs/events.md) continues that trace.
+        let (parent, correlation_id) = event_context(&message);
+        let run = Invocation::start(
+            tracing::info_span!(
+                target: "shop_host::span",
+                "delivery",
+                "otel.name" = %format_args!("{channel} receive"),
+                "otel.kind" = "consumer",
+                "otel.status_code" = tracing::field::Empty,
+                "messaging.system" = "redis",
+                "messaging.operation.type" = "receive",
+                "messaging.destination.name" = channel,
+                component = component_id,
+                trigger = "redis",
+                trace_id = tracing::field::Empty,
+                correlation_id = correlation_id.as_deref(),
+            ),
+            parent,
+        );
         let outcome = async {
             let component = self.component(component_id).ok_or_else(|| anyhow::anyhow!("no such component"))?;
             let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("no Redis export"))?;
@@ -80,8 +120,8 @@ impl App {
                 Some((_, slots)) => Some(slots.clone().acquire_owned().await?),
                 None => None,
             };
-            let mut store = self.new_component_store(component)?;
-            let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let mut store = self.new_component_store(component, &run)?;
+            let instance = instantiate(component_id, pre.instantiate_async(&mut store)).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance
                 .fermyon_spin_inbound_redis()
                 .call_handle_message(&mut store, &message)
@@ -89,7 +129,12 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?
                 .map_err(|e| anyhow::anyhow!("handler answered {e:?}"))
         }
+        .instrument(run.span.clone())
         .await;
-        App::log_run(&format!("REDIS {channel}"), component_id, started, &outcome, false);
+        if let Some(m) = metrics::get() {
+            let outcome = if outcome.is_ok() { "ok" } else { "failed" };
+            m.redis_deliveries.with_label_values(&[channel, component_id, outcome]).inc();
+        }
+        App::finish_run(&run, "redis", &format!("REDIS {channel}"), component_id, started, &outcome, false);
     }
 }
