@@ -129,6 +129,18 @@ pub fn decode(body: &[u8]) -> Result<Vec<Span>, String> {
     Ok(spans)
 }
 
+/// What a collector does with what it receives.
+pub enum Keep {
+    /// Decoded and kept in memory (the tests).
+    Memory,
+    /// Decoded, kept in memory and appended to a file (`cargo xtask up`).
+    File(PathBuf),
+    /// Neither decoded nor kept: only requests and bytes counted, into the
+    /// file (`cargo xtask bench tracing`, so that what is measured is the
+    /// host's export, not this collector's work on the same cores).
+    Count(PathBuf),
+}
+
 /// A running receiver on a free port of 127.0.0.1; stops when dropped.
 pub struct Collector {
     endpoint: String,
@@ -138,22 +150,29 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Listens on `addr` (`127.0.0.1:0` for any free port); every span is
-    /// also appended, one JSON object per line, to `keep` when given.
-    pub fn start(addr: &str, keep: Option<PathBuf>) -> Result<Collector, String> {
+    /// Listens on `addr` (`127.0.0.1:0` for any free port).
+    pub fn start(addr: &str, keep: Keep) -> Result<Collector, String> {
         let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
         let port = server.server_addr().to_ip().map(|a| a.port()).ok_or("the collector has no TCP address")?;
         let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
         let thread = {
             let (server, spans) = (server.clone(), spans.clone());
             std::thread::spawn(move || {
+                let (mut requests, mut bytes) = (0u64, 0usize);
                 for mut request in server.incoming_requests() {
                     let mut body = Vec::new();
                     let read = request.as_reader().read_to_end(&mut body);
+                    if let (Keep::Count(path), Ok(n)) = (&keep, &read) {
+                        requests += 1;
+                        bytes += n;
+                        let _ = std::fs::write(path, format!("{requests} requests, {bytes} bytes\n"));
+                        let _ = request.respond(tiny_http::Response::from_data(ExportOk::bytes()));
+                        continue;
+                    }
                     let answer = match (request.method(), request.url(), read) {
                         (tiny_http::Method::Post, "/v1/traces", Ok(_)) => match decode(&body) {
                             Ok(received) => {
-                                if let Some(path) = &keep {
+                                if let Keep::File(path) = &keep {
                                     append(path, &received);
                                 }
                                 spans.lock().unwrap_or_else(|p| p.into_inner()).extend(received);

@@ -70,7 +70,7 @@ const CONSUMERS: &[&str] = &[
 ];
 
 fn one_checkout_is_one_trace_from_the_request_to_the_last_mail(rt: Runtime) {
-    let collector = Collector::start("127.0.0.1:0", None).expect("a collector");
+    let collector = Collector::start("127.0.0.1:0", otlp::Keep::Memory).expect("a collector");
     let h = traced(rt, &collector).start();
     let checkout_id = place_order(&h, "traced");
     let steps: Vec<String> = h.get(&format!("/api/checkout/{checkout_id}")).json()["steps"]
@@ -162,7 +162,7 @@ fn one_checkout_is_one_trace_from_the_request_to_the_last_mail(rt: Runtime) {
 /// exporter's default address (127.0.0.1:4318) hears nothing.
 #[test]
 fn without_the_variables_nothing_is_exported() {
-    let Ok(collector) = Collector::start("127.0.0.1:4318", None) else {
+    let Ok(collector) = Collector::start("127.0.0.1:4318", otlp::Keep::Memory) else {
         eprintln!("skipped: 127.0.0.1:4318 (the OTLP default) is taken on this machine");
         return;
     };

@@ -22,6 +22,10 @@ enum Command {
         listen: String,
         #[arg(long, value_name = "FILE")]
         keep: PathBuf,
+        /// Decode and keep nothing: only count requests and bytes into FILE
+        /// (for benchmarks, so the collector costs next to nothing).
+        #[arg(long)]
+        count_only: bool,
     },
     /// Draw the traces of a checkout (`chk_…`, or any correlation id) or a trace id.
     Show {
@@ -33,7 +37,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Collect { listen, keep } => match otlp::Collector::start(&listen, Some(keep)) {
+        Command::Collect { listen, keep, count_only } => match otlp::Collector::start(&listen, if count_only { otlp::Keep::Count(keep) } else { otlp::Keep::File(keep) }) {
             Ok(collector) => {
                 println!("Collecting spans at {}/v1/traces", collector.endpoint());
                 loop {

@@ -204,8 +204,7 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
     pub fn run(self) -> Result<Conclusion, ApiError> {
         // One span for the run and one per step, so a trace shows the saga
         // (see shop_shared::trace); they do nothing natively.
-        let mut span = Span::start(&format!("checkout {}", self.checkout_id), Kind::Internal);
-        span.attribute("shop.correlation_id", self.checkout_id.as_str());
+        let mut span = Span::transaction(&format!("checkout {}", self.checkout_id), &self.checkout_id);
         let conclusion = self.run_steps();
         match &conclusion {
             Ok(Conclusion::Finished(status, _)) => span.attribute("shop.checkout.status", format!("{status:?}").to_lowercase()),

@@ -24,16 +24,19 @@ pub enum Kind {
     Consumer,
 }
 
-/// A trace id and span id, as hex.
+/// A trace id and span id, as hex, and whether the trace is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Context {
     trace_id: String,
     span_id: String,
+    /// Unsampled (the runtime exports nothing): spans under it are not
+    /// made, but its ids still go into events, for the logs.
+    sampled: bool,
 }
 
 impl Context {
     fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, if self.sampled { "01" } else { "00" })
     }
 
     /// A `traceparent` value: `00-<32 hex>-<16 hex>-<2 hex>`.
@@ -48,7 +51,8 @@ impl Context {
             && hex(flags, 2)
             && trace_id.bytes().any(|b| b != b'0')
             && span_id.bytes().any(|b| b != b'0');
-        valid.then(|| Context { trace_id: trace_id.to_string(), span_id: span_id.to_string() })
+        let sampled = u8::from_str_radix(flags, 16).is_ok_and(|f| f & 1 == 1);
+        valid.then(|| Context { trace_id: trace_id.to_string(), span_id: span_id.to_string(), sampled })
     }
 }
 
@@ -94,9 +98,28 @@ impl Span {
         Span::under(parent, name, kind)
     }
 
+    /// The span of one business transaction (a checkout), named by its
+    /// correlation id: made even when the trace is not recorded, so that
+    /// the runtime can put the id on its log lines (shop-host does; it
+    /// exports the span only when the trace is sampled).
+    pub fn transaction(name: &str, correlation_id: &str) -> Span {
+        let mut span = match current() {
+            Some(parent) => Span::open(&parent, name, Kind::Internal),
+            None => Span { inner: None },
+        };
+        span.attribute("shop.correlation_id", correlation_id);
+        span
+    }
+
     fn under(parent: Option<Context>, name: &str, kind: Kind) -> Span {
-        let Some(parent) = parent else { return Span { inner: None } };
-        let open = platform::start(&parent, name, kind);
+        match parent.filter(|p| p.sampled) {
+            Some(parent) => Span::open(&parent, name, kind),
+            None => Span { inner: None },
+        }
+    }
+
+    fn open(parent: &Context, name: &str, kind: Kind) -> Span {
+        let open = platform::start(parent, name, kind);
         if let Some(open) = &open {
             OPEN.with(|stack| stack.borrow_mut().push(open.context.clone()));
         }
@@ -165,7 +188,7 @@ mod platform {
         wit::SpanContext {
             trace_id: c.trace_id.clone(),
             span_id: c.span_id.clone(),
-            trace_flags: wit::TraceFlags::SAMPLED,
+            trace_flags: if c.sampled { wit::TraceFlags::SAMPLED } else { wit::TraceFlags::empty() },
             is_remote: false,
             trace_state: Vec::new(),
         }
@@ -173,7 +196,8 @@ mod platform {
 
     pub fn outer() -> Option<Context> {
         let outer = wit::outer_span_context();
-        let context = Context { trace_id: outer.trace_id, span_id: outer.span_id };
+        let sampled = outer.trace_flags.contains(wit::TraceFlags::SAMPLED);
+        let context = Context { trace_id: outer.trace_id, span_id: outer.span_id, sampled };
         // Spin answers zeros when it has no span (tracing off).
         Context::parse(&context.traceparent()).map(|_| context)
     }
@@ -181,7 +205,7 @@ mod platform {
     pub fn start(parent: &Context, name: &str, kind: Kind) -> Option<Open> {
         let bytes = crate::id::random::<8>();
         let span_id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let context = Context { trace_id: parent.trace_id.clone(), span_id };
+        let context = Context { trace_id: parent.trace_id.clone(), span_id, sampled: parent.sampled };
         wit::on_start(&wit_context(&context));
         Some(Open {
             context,
@@ -260,6 +284,14 @@ mod tests {
         assert!(Context::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033-01").is_none());
         assert!(Context::parse("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01").is_none());
         assert!(Context::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn an_unsampled_context_keeps_its_flag() {
+        let c = Context::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").expect("valid");
+        assert!(!c.sampled);
+        assert!(c.traceparent().ends_with("-00"));
+        assert!(Context::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").expect("valid").sampled);
     }
 
     #[test]

@@ -101,7 +101,9 @@ impl wit::Host for GuestSpans {
         if let Some(kv) = span.attributes.iter().find(|kv| kv.key == "shop.correlation_id") {
             self.invocation.record("correlation_id", json_text(&kv.value).as_str());
         }
+        // An unsampled span only lends its correlation id.
         if let Some(processor) = PROCESSOR.get()
+            && span.span_context.trace_flags.contains(wit::TraceFlags::SAMPLED)
             && let Some(data) = span_data(span)
         {
             processor.on_end(data);

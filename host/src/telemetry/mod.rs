@@ -110,8 +110,15 @@ pub fn init(format: LogFormat) -> Result<Telemetry> {
     let _ = EXPORTING.set(provider.is_some());
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let spans = provider.as_ref().map(|p| {
+        // Only the span's own fields: no source location, thread or
+        // busy/idle timing per span (each is attributes and clock reads
+        // on every span, thousands per second under load).
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("shop-host"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_target(false)
             .with_filter(tracing_subscriber::filter::Targets::new().with_target("shop_host::span", tracing::Level::TRACE))
     });
     tracing_subscriber::registry().with(lines).with(spans).init();
@@ -197,10 +204,11 @@ impl Invocation {
             span.context().span().span_context().clone()
         } else {
             // Nothing is exported, but the run still gets ids of its own
-            // (continuing the caller's trace), for the logs and the events.
+            // (continuing the caller's trace), for the logs and the events;
+            // not sampled, so components make no spans of their own.
             let ids = RandomIdGenerator::default();
             let trace_id = parent.as_ref().map_or_else(|| ids.new_trace_id(), SpanContext::trace_id);
-            SpanContext::new(trace_id, ids.new_span_id(), TraceFlags::SAMPLED, false, TraceState::default())
+            SpanContext::new(trace_id, ids.new_span_id(), TraceFlags::default(), false, TraceState::default())
         };
         span.record("trace_id", tracing::field::display(context.trace_id()));
         Invocation { span, context }
@@ -211,7 +219,7 @@ impl Invocation {
         let context = if exporting() {
             span.context().span().span_context().clone()
         } else {
-            SpanContext::new(outer.trace_id(), RandomIdGenerator::default().new_span_id(), TraceFlags::SAMPLED, false, TraceState::default())
+            SpanContext::new(outer.trace_id(), RandomIdGenerator::default().new_span_id(), outer.trace_flags(), false, TraceState::default())
         };
         Invocation { span, context }
     }
