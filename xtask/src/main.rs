@@ -55,7 +55,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   browser [--runtime shop-host|spin|both]  build, then run the storefront's browser scenarios (tests/browser/)
   fuzz [options]        build, then fuzz every HTTP API against api/openapi.json (schemathesis; --help)
   bench [events|sign-in|tracing] build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
-  conformance <suite>   run Spin's conformance tests (a built checkout) against shop-host
+  conformance <suite> [TEST...] [--runtime shop-host|spin|both]  run Spin's conformance suite (a built checkout) on shop-host or Spin
   trace <checkout id>   draw that checkout's trace (the spans `up` collected) as a waterfall";
 
 fn root() -> PathBuf {
@@ -338,21 +338,75 @@ fn test(extra: &[String]) -> Result {
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\nxtask: ")) }
 }
 
+const CONFORMANCE_USAGE: &str = "usage: cargo xtask conformance <path to a built conformance-tests checkout> [TEST...] [--runtime shop-host|spin|both]
+  (shop-host: the binary in SHOP_HOST_BIN when set, else `cargo xtask build`'s; spin: SPIN_BIN, `spin` on PATH, ../shared/tools/spin)";
+
+/// `cargo xtask conformance <suite> [TEST...] [--runtime shop-host|spin|both]`.
 fn run_conformance(args: &[String]) -> Result {
-    let suite = args.first().ok_or("usage: cargo xtask conformance <path to a built conformance-tests checkout>")?;
-    let built = build()?;
-    let work = std::env::temp_dir().join(format!("shop-conformance-{}", std::process::id()));
-    let results = conformance::run(Path::new(suite), &built.host, &work)?;
-    let mut failed = 0;
-    for (name, outcome) in &results {
-        match outcome {
-            Ok(()) => println!("PASS {name}"),
-            Err(e) => {
-                failed += 1;
-                println!("FAIL {name}: {e}");
-            }
+    let mut suite = None;
+    let mut names = Vec::new();
+    let mut runtime = "shop-host".to_string();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runtime" => runtime = args.next().ok_or(CONFORMANCE_USAGE)?.clone(),
+            "-h" | "--help" => return Err(CONFORMANCE_USAGE.into()),
+            a if a.starts_with("--runtime=") => runtime = a["--runtime=".len()..].to_string(),
+            a if a.starts_with('-') => return Err(format!("unknown option {a}\n{CONFORMANCE_USAGE}")),
+            a if suite.is_none() => suite = Some(PathBuf::from(a)),
+            a => names.push(a.to_string()),
         }
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
-    if failed == 0 { Ok(()) } else { Err(format!("{failed} conformance tests failed")) }
+    let suite = suite.ok_or(CONFORMANCE_USAGE)?;
+    // Before building anything: a misspelt test name is an error at once.
+    let all = conformance::test_names(&suite)?;
+    let unknown: Vec<&str> = names.iter().filter(|n| !all.contains(n)).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        return Err(format!("not a test of the suite at {}: {}; its tests are: {}", suite.display(), unknown.join(", "), all.join(", ")));
+    }
+    let wanted = match runtime.as_str() {
+        "shop-host" => vec![shop::Runtime::ShopHost],
+        "spin" => vec![shop::Runtime::Spin],
+        "both" => vec![shop::Runtime::ShopHost, shop::Runtime::Spin],
+        other => return Err(format!("unknown runtime {other:?}\n{CONFORMANCE_USAGE}")),
+    };
+    let mut runtimes = Vec::new();
+    for r in wanted {
+        let bin = match r {
+            shop::Runtime::ShopHost => match std::env::var_os("SHOP_HOST_BIN").filter(|p| !p.is_empty()) {
+                Some(bin) => PathBuf::from(bin),
+                None => build()?.host,
+            },
+            shop::Runtime::Spin => spin_bin().ok_or("no Spin found (SPIN_BIN, `spin` on PATH, ../shared/tools/spin)")?,
+        };
+        runtimes.push((r, bin));
+    }
+    conformance_on(&suite, &runtimes, &names)
+}
+
+/// Runs the suite's tests (`names`, or all) on each runtime in turn and prints
+/// each one's summary line; fails when any test failed.
+fn conformance_on(suite: &Path, runtimes: &[(shop::Runtime, PathBuf)], names: &[String]) -> Result {
+    let mut failures = Vec::new();
+    let mut summaries = Vec::new();
+    for (runtime, bin) in runtimes {
+        let mut work = shop::WorkDir::new(&format!("conformance-{}", runtime.name()))?;
+        let results = conformance::run(suite, *runtime, bin, &work.path, names)?;
+        let failed = results.iter().filter(|(_, o)| matches!(o, conformance::Outcome::Failed(_))).count();
+        let summary = conformance::summary(*runtime, &results);
+        println!("{summary}");
+        summaries.push(summary);
+        if failed > 0 {
+            // Kept for reading: manifests, state, service and runtime logs.
+            work.keep = true;
+            println!("conformance ({}): the failed tests' files are in {}", runtime.name(), work.path.display());
+            failures.push(format!("{failed} conformance tests failed on {}", runtime.name()));
+        }
+    }
+    if runtimes.len() > 1 {
+        for s in &summaries {
+            println!("{s}");
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
 }
