@@ -51,7 +51,7 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
   build                 build the components (wasm32-wasip2) and a release shop-host
   up                    build, then serve the shop on http://127.0.0.1:3000
-  test                  build, then run every test (then a short `fuzz` and the `browser` scenarios)
+  test                  build, then run every test (then a short `fuzz`, the `browser` scenarios and, with SHOP_CONFORMANCE_SUITE, `conformance`)
   browser [--runtime shop-host|spin|both]  build, then run the storefront's browser scenarios (tests/browser/)
   fuzz [options]        build, then fuzz every HTTP API against api/openapi.json (schemathesis; --help)
   bench [events|sign-in|tracing] build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
@@ -334,9 +334,15 @@ fn test(extra: &[String]) -> Result {
     // shop-host and, as the suites do, on real Spin when there is one.
     let runtimes = if spin_bin().is_some() { vec![browser::Runtime::ShopHost, browser::Runtime::Spin] } else { vec![browser::Runtime::ShopHost] };
     let browsed = browser::run(&built.host, &root(), &runtimes);
-    let failures: Vec<String> = [suites, fuzzed, browsed].into_iter().filter_map(|r| r.err()).collect();
+    // Then Spin's conformance suite, when a built checkout is at hand.
+    let conformed = conformance_in_test(&built.host);
+    let failures: Vec<String> = [suites, fuzzed, browsed, conformed].into_iter().filter_map(|r| r.err()).collect();
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\nxtask: ")) }
 }
+
+/// Where `cargo xtask test` looks for a built checkout of Spin's conformance
+/// suite (README: "Checking the host against Spin's conformance suite").
+const CONFORMANCE_SUITE_ENV: &str = "SHOP_CONFORMANCE_SUITE";
 
 const CONFORMANCE_USAGE: &str = "usage: cargo xtask conformance <path to a built conformance-tests checkout> [TEST...] [--runtime shop-host|spin|both]
   (shop-host: the binary in SHOP_HOST_BIN when set, else `cargo xtask build`'s; spin: SPIN_BIN, `spin` on PATH, ../shared/tools/spin)";
@@ -409,4 +415,21 @@ fn conformance_on(suite: &Path, runtimes: &[(shop::Runtime, PathBuf)], names: &[
         }
     }
     if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+}
+
+/// `cargo xtask test`'s last part: the conformance suite on shop-host (and on
+/// Spin when there is one) when SHOP_CONFORMANCE_SUITE names a built checkout;
+/// otherwise a line saying it is skipped.
+fn conformance_in_test(host: &Path) -> Result {
+    let Some(suite) = std::env::var_os(CONFORMANCE_SUITE_ENV).filter(|s| !s.is_empty()) else {
+        eprintln!(
+            "xtask: Spin's conformance suite is skipped: set {CONFORMANCE_SUITE_ENV} to a built checkout of fermyon/conformance-tests (README: \"Checking the host against Spin's conformance suite\")"
+        );
+        return Ok(());
+    };
+    let mut runtimes = vec![(shop::Runtime::ShopHost, host.to_path_buf())];
+    if let Some(spin) = spin_bin() {
+        runtimes.push((shop::Runtime::Spin, spin));
+    }
+    conformance_on(Path::new(&suite), &runtimes, &[])
 }
