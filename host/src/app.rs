@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -22,7 +23,10 @@ use crate::limits::{Limits, MemoryLimit};
 use crate::manifest::{ComponentDecl, CronTrigger, DependencySource, Inherit, Manifest};
 use crate::bindings::cron_trigger::SpinCronPre;
 use crate::bindings::redis_trigger::RedisTriggerPre;
-use crate::outbound_http::{AllowedHosts, OutboundHttp};
+use crate::allowed_hosts::AllowedHosts;
+use crate::outbound_http::OutboundHttp;
+use crate::mqtt::MqttState;
+use crate::postgres::PostgresState;
 use crate::redis::{self, Brokers, RedisState};
 use crate::routes::Router;
 use crate::runtime_config::{RuntimeConfig, StoreKind};
@@ -47,13 +51,17 @@ pub struct Options {
     /// `--experimental-wasi-otel`: components may import `wasi:otel`, as
     /// Spin allows only with the same flag.
     pub wasi_otel: bool,
+    /// The app was pulled from a registry (`up --from <reference>`).
+    pub from_registry: bool,
 }
 
 pub struct App {
     pub name: String,
     pub router: Router,
     pub limits: Limits,
-    components: HashMap<String, LoadedComponent>,
+    /// Each served component; `--watch` swaps one while requests run
+    /// (those in flight keep the `Arc` they started with).
+    components: HashMap<String, RwLock<Arc<LoadedComponent>>>,
     key_value: Arc<KeyValueStores>,
     sqlite: Arc<SqliteDatabases>,
     pub brokers: Arc<Brokers>,
@@ -117,6 +125,8 @@ pub struct InstanceState {
     sqlite: SqliteState,
     variables: VariablesState,
     redis: RedisState,
+    mqtt: MqttState,
+    postgres: PostgresState,
     dependencies: Dependencies,
     limits: MemoryLimit,
     otel: GuestSpans,
@@ -172,35 +182,102 @@ fn linker(engine: &Engine, wasi_otel: bool) -> Result<Linker<InstanceState>> {
     sqlite::add_to_linker(&mut linker, |s| &mut s.sqlite)?;
     variables::add_to_linker(&mut linker, |s| &mut s.variables)?;
     redis::add_to_linker(&mut linker, |s| &mut s.redis)?;
+    crate::mqtt::add_to_linker(&mut linker, |s| &mut s.mqtt)?;
+    crate::postgres::add_to_linker(&mut linker, |s| &mut s.postgres)?;
     if wasi_otel {
         guest::add_to_linker(&mut linker, |s| &mut s.otel)?;
     }
     Ok(linker)
 }
 
-/// Compiles each component file once, however many entries name it.
-struct Compiler<'a> {
-    engine: &'a Engine,
-    compiled: HashMap<PathBuf, Component>,
+/// A file's identity for reuse: same length and modification time, same
+/// compiled component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
 }
 
-impl Compiler<'_> {
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp { len: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+/// Compiles each component file once, however many entries name it, and
+/// again only when the file changes (`--watch`).
+pub struct Compiler {
+    engine: Engine,
+    compiled: HashMap<PathBuf, (Option<FileStamp>, Component)>,
+    /// Files compiled since the last `take_compiled`, for the reload log.
+    fresh: Vec<PathBuf>,
+}
+
+impl Compiler {
+    fn new(engine: &Engine) -> Compiler {
+        Compiler { engine: engine.clone(), compiled: HashMap::new(), fresh: Vec::new() }
+    }
+
     fn compile(&mut self, source: &Path) -> Result<Component> {
-        if let Some(c) = self.compiled.get(source) {
+        let stamp = FileStamp::of(source);
+        if let Some((seen, c)) = self.compiled.get(source)
+            && *seen == stamp
+        {
             return Ok(c.clone());
         }
         if !source.is_file() {
             anyhow::bail!("source {} does not exist (build the components first)", source.display());
         }
-        let component = Component::from_file(self.engine, source)
+        let component = Component::from_file(&self.engine, source)
             .map_err(|e| anyhow!("{} is not a valid WebAssembly component: {e:?}", source.display()))?;
-        self.compiled.insert(source.to_path_buf(), component.clone());
+        self.compiled.insert(source.to_path_buf(), (stamp, component.clone()));
+        self.fresh.push(source.to_path_buf());
         Ok(component)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The files compiled since the last call.
+    pub fn take_compiled(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.fresh)
+    }
+}
+
+/// What loading a component needs, kept after start-up so `--watch` can
+/// load a component again the same way: the linker, the compiled files,
+/// the resolved variables and the options.
+pub struct Loader {
+    linker: Linker<InstanceState>,
+    pub compiler: Compiler,
+    app_variables: AppVariables,
+    options: Options,
+}
+
+impl Loader {
+    /// Loads `decl` of `manifest` anew, to replace the one `app` serves.
+    /// Refused, with the reason, when it needs what only a restart gives: a
+    /// store the app has not opened, or a trigger it does not have.
+    pub fn reload(&mut self, app: &App, manifest: &Manifest, decl: &ComponentDecl) -> Result<LoadedComponent> {
+        for label in &decl.key_value_stores {
+            if !app.key_value.has(label) {
+                anyhow::bail!("key-value store `{label}` is new; a new store needs a restart");
+            }
+        }
+        for label in &decl.sqlite_databases {
+            if !app.sqlite.has(label) {
+                anyhow::bail!("SQLite database `{label}` is new; a new database needs a restart");
+            }
+        }
+        let triggers = Triggers::of(manifest, &decl.id);
+        load_component(&self.linker, &mut self.compiler, manifest, decl, triggers, &self.app_variables, &self.options)
     }
 }
 
 impl App {
-    pub fn load(manifest: &Manifest, options: &Options) -> Result<Arc<App>> {
+    pub fn load(manifest: &Manifest, options: &Options) -> Result<(Arc<App>, Loader)> {
         let app_variables = AppVariables::resolve(&manifest.variables, &options.variables, |k| std::env::var(k).ok())
             .with_context(|| format!("cannot start {}", manifest.path.display()))?;
         // The pool's slots must hold the largest memory any component may have.
@@ -211,7 +288,7 @@ impl App {
             .fold(options.limits.max_instance_memory, usize::max);
         let engine = Limits { max_instance_memory: largest, ..options.limits.clone() }.engine()?;
         let linker = linker(&engine, options.wasi_otel)?;
-        let mut compiler = Compiler { engine: &engine, compiled: HashMap::new() };
+        let mut compiler = Compiler::new(&engine);
 
         let served: Vec<&ComponentDecl> = manifest
             .components
@@ -225,15 +302,11 @@ impl App {
 
         let mut components = HashMap::new();
         for decl in &served {
-            let triggers = Triggers {
-                http: manifest.http_triggers.iter().any(|t| t.component == decl.id),
-                redis: manifest.redis_triggers.iter().any(|t| t.component == decl.id),
-                cron: manifest.cron_triggers.iter().any(|t| t.component == decl.id),
-            };
+            let triggers = Triggers::of(manifest, &decl.id);
             let loaded =
                 load_component(&linker, &mut compiler, manifest, decl, triggers, &app_variables, options)
                     .with_context(|| format!("component `{}` in {}", decl.id, manifest.path.display()))?;
-            components.insert(decl.id.clone(), loaded);
+            components.insert(decl.id.clone(), RwLock::new(Arc::new(loaded)));
         }
 
         // Addresses nobody chose (variable defaults) are served by the
@@ -289,7 +362,9 @@ impl App {
             );
         }
 
-        Ok(Arc::new(App {
+        compiler.take_compiled();
+        let loader = Loader { linker, compiler, app_variables, options: options.clone() };
+        let app = Arc::new(App {
             name: manifest.name.clone(),
             router,
             limits: options.limits.clone(),
@@ -300,11 +375,31 @@ impl App {
             redis_triggers,
             cron_triggers: manifest.cron_triggers.clone(),
             engine,
-        }))
+        });
+        Ok((app, loader))
     }
 
-    pub fn component(&self, id: &str) -> Option<&LoadedComponent> {
-        self.components.get(id)
+    /// The version of component `id` that new requests get.
+    pub fn component(&self, id: &str) -> Option<Arc<LoadedComponent>> {
+        self.components.get(id).map(|slot| slot.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Serves `next` for its id from the next request on; requests in
+    /// flight finish on the version they started with. `false` if the app
+    /// serves no such component.
+    pub fn swap(&self, next: LoadedComponent) -> bool {
+        match self.components.get(&next.id) {
+            Some(slot) => {
+                *slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The ids of the components the app serves.
+    pub fn served(&self) -> impl Iterator<Item = &str> {
+        self.components.keys().map(String::as_str)
     }
 
     /// The end of a trigger run that is not an HTTP request (`REDIS
@@ -346,6 +441,21 @@ impl App {
         wasi.stdout(LineBuffered::new(Target::Stdout, &run.span))
             .stderr(LineBuffered::new(Target::Stderr, &run.span))
             .envs(&grants.environment);
+        // wasi:sockets: TCP connections where allowed_outbound_hosts allows
+        // them as `tcp://ip:port`. A bind is refused, but for the implicit
+        // one a connect asks about (any address, port 0); UDP is off.
+        let allowed = grants.allowed_hosts.clone();
+        wasi.allow_ip_name_lookup(allowed.any()).socket_addr_check(move |addr, using| {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            let allowed = allowed.clone();
+            Box::pin(async move {
+                match using {
+                    SocketAddrUse::TcpConnect => allowed.allows_tcp(addr),
+                    SocketAddrUse::TcpBind => allowed.any() && addr.ip().is_unspecified() && addr.port() == 0,
+                    _ => false,
+                }
+            })
+        });
         for mount in &grants.mounts {
             wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
                 .map_err(|e| anyhow!("cannot mount {}: {e:?}", mount.host.display()))?;
@@ -365,6 +475,8 @@ impl App {
             sqlite: SqliteState::new(self.sqlite.clone(), grants.sqlite_labels.clone()),
             variables: VariablesState::new(grants.variables.clone()),
             redis: RedisState::new(self.brokers.clone(), grants.allowed_hosts.clone()),
+            mqtt: MqttState::new(grants.allowed_hosts.clone()),
+            postgres: PostgresState::new(grants.allowed_hosts.clone()),
             dependencies: Dependencies::new(dependencies),
             limits: limits.store_limits(),
             otel: GuestSpans::new(run.context.clone(), run.span.clone()),
@@ -410,6 +522,49 @@ fn refuse_otel_without_flag(engine: &Engine, component: &Component, wasi_otel: b
     Ok(())
 }
 
+/// Links each import *instance* the linker has nothing for to functions
+/// that fail when called (and resources nobody can make), one at a time
+/// as instantiation names them; returns their names. An instance the host
+/// provides is never touched, so a missing function in it still refuses
+/// the component.
+fn stub_missing_instances(linker: &mut Linker<InstanceState>, engine: &Engine, component: &Component) -> Result<Vec<String>> {
+    use wasmtime::component::types::ComponentItem;
+    let imports: HashMap<String, ComponentItem> = component.component_type().imports(engine).map(|(n, i)| (n.to_string(), i.ty)).collect();
+    let mut stubbed = Vec::new();
+    while let Err(e) = linker.instantiate_pre(component) {
+        let message = e.to_string();
+        let name = message
+            .strip_prefix("component imports instance `")
+            .and_then(|rest| rest.split_once("`, but a matching implementation was not found"))
+            .map(|(name, _)| name.to_string());
+        let Some(ComponentItem::ComponentInstance(instance)) = name.as_ref().and_then(|n| imports.get(n)) else {
+            anyhow::bail!("{message}");
+        };
+        let name = name.unwrap();
+        if stubbed.contains(&name) {
+            anyhow::bail!("{message}");
+        }
+        let wasm = |e: wasmtime::Error| anyhow!("{e:?}");
+        let mut stub = linker.instance(&name).map_err(wasm)?;
+        for (item, ty) in instance.exports(engine) {
+            let qualified = format!("{name}#{item}");
+            match ty.ty {
+                ComponentItem::ComponentFunc(f) if f.async_() => stub.func_new_concurrent(item, move |_, _, _, _| {
+                    let qualified = qualified.clone();
+                    Box::pin(async move { Err(wasmtime::Error::msg(format!("`{qualified}` is not provided by shop-host"))) })
+                }).map_err(wasm)?,
+                ComponentItem::ComponentFunc(_) => {
+                    stub.func_new(item, move |_, _, _, _| Err(wasmtime::Error::msg(format!("`{qualified}` is not provided by shop-host")))).map_err(wasm)?
+                }
+                ComponentItem::Resource(_) => stub.resource(item, wasmtime::component::ResourceType::host::<()>(), |_, _| Ok(())).map_err(wasm)?,
+                _ => {}
+            }
+        }
+        stubbed.push(name);
+    }
+    Ok(stubbed)
+}
+
 /// Which triggers name a component, so which exports it must have.
 #[derive(Clone, Copy)]
 struct Triggers {
@@ -418,9 +573,19 @@ struct Triggers {
     cron: bool,
 }
 
+impl Triggers {
+    fn of(manifest: &Manifest, id: &str) -> Triggers {
+        Triggers {
+            http: manifest.http_triggers.iter().any(|t| t.component == id),
+            redis: manifest.redis_triggers.iter().any(|t| t.component == id),
+            cron: manifest.cron_triggers.iter().any(|t| t.component == id),
+        }
+    }
+}
+
 fn load_component(
     linker: &Linker<InstanceState>,
-    compiler: &mut Compiler<'_>,
+    compiler: &mut Compiler,
     manifest: &Manifest,
     decl: &ComponentDecl,
     triggers: Triggers,
@@ -430,7 +595,7 @@ fn load_component(
     let (state_dir, host_limits) = (options.state_dir.as_path(), &options.limits);
     let source = &decl.source;
     let component = compiler.compile(source)?;
-    refuse_otel_without_flag(compiler.engine, &component, options.wasi_otel)?;
+    refuse_otel_without_flag(&compiler.engine, &component, options.wasi_otel)?;
     let grants = grants(decl, app_variables, files::prepare(decl, &manifest.dir, state_dir)?)?;
 
     let mut dependencies = Vec::new();
@@ -444,11 +609,32 @@ fn load_component(
             .with_context(|| format!("dependencies.\"{}\"", dep.import))?;
         dependencies.push((dep.clone(), dep_component, grants.inherited(&dep.inherit)));
     }
-    let (linker, plans) = composition::link(compiler.engine, linker, &component, &dependencies)?;
+    let (linker, plans) = composition::link(&compiler.engine, linker, &component, &dependencies)?;
 
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| anyhow!("{} cannot run on shop-host: {e}", source.display()))?;
+    let pre = match linker.instantiate_pre(&component) {
+        Ok(pre) => pre,
+        // What `spin registry push` composed carries Spin's own adapters for
+        // the dependencies, which import every interface Spin has (WASI 0.3
+        // release candidates among them) although nothing calls those. For
+        // an app from a registry only, such imports fail when called
+        // instead of refusing the app; the log names the first.
+        Err(first) if options.from_registry => {
+            let mut linker = linker.clone();
+            let stubbed = stub_missing_instances(&mut linker, compiler.engine(), &component)
+                .map_err(|e| anyhow!("{} cannot run on shop-host: {e}", source.display()))?;
+            if stubbed.is_empty() {
+                anyhow::bail!("{} cannot run on shop-host: {first}", source.display());
+            }
+            tracing::warn!(
+                component = %decl.id,
+                "component `{}` imports interfaces shop-host does not provide ({}); as `spin registry push` composed it, they fail if called",
+                decl.id,
+                stubbed.join(", ")
+            );
+            linker.instantiate_pre(&component).map_err(|e| anyhow!("{} cannot run on shop-host: {e}", source.display()))?
+        }
+        Err(e) => anyhow::bail!("{} cannot run on shop-host: {e}", source.display()),
+    };
     let http = triggers
         .http
         .then(|| ProxyPre::new(pre.clone()))

@@ -37,6 +37,32 @@ pub mod redis {
     });
 }
 
+/// Outbound MQTT publishes to a broker: async.
+pub mod mqtt {
+    wasmtime::component::bindgen!({
+        path: "wit/fermyon-spin",
+        world: "fermyon:spin/mqtt-host",
+        imports: { default: async | tracing },
+        require_store_data_send: true,
+        with: {
+            "fermyon:spin/mqtt.connection": crate::mqtt::OpenConnection,
+        },
+    });
+}
+
+/// Outbound PostgreSQL (`spin:postgres@4.0.0`): async.
+pub mod postgres {
+    wasmtime::component::bindgen!({
+        path: "wit/spin-postgres",
+        world: "spin:postgres/host",
+        imports: { default: async | tracing },
+        require_store_data_send: true,
+        with: {
+            "spin:postgres/postgres.connection": crate::postgres::OpenConnection,
+        },
+    });
+}
+
 /// The Redis trigger's export.
 pub mod redis_trigger {
     wasmtime::component::bindgen!({

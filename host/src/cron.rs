@@ -68,7 +68,7 @@ impl App {
                 })?),
                 None => None,
             };
-            let mut store = self.new_component_store(component, &run)?;
+            let mut store = self.new_component_store(&component, &run)?;
             let instance = instantiate(component_id, pre.instantiate_async(&mut store)).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance
                 .call_handle_cron_event(&mut store, Metadata { timestamp })

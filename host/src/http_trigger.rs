@@ -197,7 +197,7 @@ impl App {
         headers.apply(&mut req, client);
         let run = Invocation::start(request_span(&method, &route, &path, &component_id, false), telemetry::extract(&Headers(req.headers())));
         let response = match self.component(&component_id) {
-            Some(component) => self.invoke(component, req, &run).instrument(run.span.clone()).await,
+            Some(component) => self.invoke(&component, req, &run).instrument(run.span.clone()).await,
             None => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
         };
         self.finish_request(&run, &method, &path, &component_id, response.status(), started);
@@ -216,7 +216,7 @@ impl App {
         req.headers_mut().remove(http::header::HOST);
         RouteHeaders::chained(&path).apply(&mut req, SocketAddr::from(([127, 0, 0, 1], 0)));
         let run = Invocation::nested(request_span(&method, "/...", &path, &component.id, true), outer);
-        let response = self.invoke(component, req, &run).instrument(run.span.clone()).await;
+        let response = self.invoke(&component, req, &run).instrument(run.span.clone()).await;
         self.finish_request(&run, &method, &format!("{path} (chained)"), &component.id, response.status(), started);
         Some(response)
     }

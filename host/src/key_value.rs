@@ -46,6 +46,11 @@ impl KeyValueStores {
         }
         Ok(KeyValueStores { stores })
     }
+
+    /// Whether the app opened store `label`.
+    pub fn has(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
 }
 
 /// An open store handle held by a guest.

@@ -52,6 +52,9 @@ impl Limits {
     pub fn engine(&self) -> Result<Engine> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // What `spin registry push` composes uses the component model's
+        // async built-ins (`context.get`), which Spin 4 runs too.
+        config.wasm_component_model_async(true);
         config.epoch_interruption(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(self.max_instances);

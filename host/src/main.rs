@@ -5,6 +5,7 @@
 //! link its bindings into the linker, read its part of the manifest at load
 //! time, and build the small per-instance state a request needs.
 
+mod allowed_hosts;
 mod app;
 mod bindings;
 mod composition;
@@ -15,13 +16,17 @@ mod instance_output;
 mod key_value;
 mod limits;
 mod manifest;
+mod mqtt;
 mod outbound_http;
+mod postgres;
 mod redis;
+mod registry;
 mod routes;
 mod runtime_config;
 mod sqlite;
 mod telemetry;
 mod variables;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,9 +51,13 @@ enum Command {
 
 #[derive(clap::Args)]
 struct UpArgs {
-    /// The application manifest.
+    /// The application: a manifest, or a registry reference
+    /// (`<registry>/<name>:<tag>`) that `spin registry push` pushed to.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
+    /// Pull from a registry over plain HTTP (as Spin's flag of the same name).
+    #[arg(short = 'k', long)]
+    insecure: bool,
     /// Address to serve HTTP on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
@@ -88,6 +97,11 @@ struct UpArgs {
     /// Serve Prometheus metrics at `http://ADDR/metrics` (off by default).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Swap a component in while serving when its `.wasm` files or its
+    /// manifest entry change (no restart; requests in flight finish on the
+    /// old version).
+    #[arg(long)]
+    watch: bool,
 }
 
 fn main() -> Result<()> {
@@ -105,10 +119,22 @@ fn up(args: UpArgs) -> Result<()> {
         };
         variables.insert(name.trim().to_string(), value.to_string());
     }
-    let mut manifest = manifest::Manifest::load(&args.from)?;
-    manifest.retain_components(&args.component_ids)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let from_registry = registry::is_reference(&args.from);
+    let from = if from_registry {
+        if args.watch {
+            bail!("--watch needs a manifest on disk; {} is a registry reference", args.from.display());
+        }
+        let reference = args.from.to_string_lossy().into_owned();
+        let into = args.state_dir.join("registry").join(reference.replace(['/', ':', '@'], "_"));
+        runtime.block_on(registry::pull(&reference, args.insecure, &into))?
+    } else {
+        args.from.clone()
+    };
+    let mut manifest = manifest::Manifest::load(&from)?;
+    manifest.retain_components(&args.component_ids)?;
     let options = app::Options {
         state_dir: args.state_dir.clone(),
         variables,
@@ -123,8 +149,8 @@ fn up(args: UpArgs) -> Result<()> {
             None => runtime_config::RuntimeConfig::default(),
         },
         wasi_otel: args.experimental_wasi_otel,
+        from_registry,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         // Inside the runtime: the span exporter batches on it. Dropped
         // last, so the spans of the final requests are sent.
@@ -139,7 +165,7 @@ fn up(args: UpArgs) -> Result<()> {
             let bound = telemetry::metrics::serve(addr, limits).await?;
             println!("Metrics: http://{bound}/metrics");
         }
-        let app = app::App::load(&manifest, &options)?;
+        let (app, loader) = app::App::load(&manifest, &options)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -161,6 +187,11 @@ fn up(args: UpArgs) -> Result<()> {
             for trigger in &app.cron_triggers {
                 println!("  {}: {}", trigger.component, trigger.cron_expression);
             }
+        }
+        if args.watch {
+            watch::start(app.clone(), loader, manifest.clone(), args.component_ids.clone())?;
+        } else {
+            drop(loader);
         }
         redis::trigger::start(&app)?;
         cron::start(&app);

@@ -110,6 +110,11 @@ impl SqliteDatabases {
         }
         Ok(SqliteDatabases { databases })
     }
+
+    /// Whether the app opened database `label`.
+    pub fn has(&self, label: &str) -> bool {
+        self.databases.contains_key(label)
+    }
 }
 
 /// A guest's open connection; goes back to its pool when the guest drops it

@@ -21,7 +21,7 @@ use anyhow::Result;
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use crate::bindings::redis::fermyon::spin::redis::{self, Error, RedisParameter, RedisResult};
-use crate::outbound_http::AllowedHosts;
+use crate::allowed_hosts::AllowedHosts;
 use ::redis::Value;
 use broker::{Broker, BrokerError, Embedded, Server};
 pub use server::redact;

@@ -120,7 +120,7 @@ impl App {
                 Some((_, slots)) => Some(slots.clone().acquire_owned().await?),
                 None => None,
             };
-            let mut store = self.new_component_store(component, &run)?;
+            let mut store = self.new_component_store(&component, &run)?;
             let instance = instantiate(component_id, pre.instantiate_async(&mut store)).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             instance
                 .fermyon_spin_inbound_redis()
