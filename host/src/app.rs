@@ -445,7 +445,7 @@ impl App {
         // them as `tcp://ip:port`. A bind is refused, but for the implicit
         // one a connect asks about (any address, port 0); UDP is off.
         let allowed = grants.allowed_hosts.clone();
-        wasi.allow_ip_name_lookup(allowed.any()).socket_addr_check(move |addr, using| {
+        wasi.allow_tcp(allowed.any()).allow_ip_name_lookup(allowed.any()).socket_addr_check(move |addr, using| {
             use wasmtime_wasi::sockets::SocketAddrUse;
             let allowed = allowed.clone();
             Box::pin(async move {
