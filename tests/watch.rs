@@ -127,6 +127,7 @@ fn tax_is_swapped_for_tax_flat_under_load_without_a_failed_request() {
         during.len(),
         samples.len()
     );
+    eprintln!("watch: {}", lines[0]);
 }
 
 #[test]

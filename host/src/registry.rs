@@ -73,6 +73,29 @@ pub async fn pull(reference: &str, insecure: bool, into: &Path) -> Result<PathBu
     Ok(path)
 }
 
+/// As Spin does: a locked app may say the host must understand some of its
+/// fields (`must_understand`) or have some features (`host_requirements`,
+/// app-wide or per component); anything beyond local service chaining, which
+/// shop-host has, refuses the app.
+fn refuse_what_is_not_understood(locked: &Value) -> Result<()> {
+    for field in strings(locked.get("must_understand")) {
+        let field = field.as_str().unwrap_or_default();
+        if !["host_requirements", "component_host_requirements"].contains(&field) {
+            bail!("the app requires the host to understand `{field}`, which shop-host does not");
+        }
+    }
+    let requirements = std::iter::once(locked.get("host_requirements"))
+        .chain(locked.get("components").and_then(Value::as_array).into_iter().flatten().map(|c| c.get("host_requirements")));
+    for map in requirements.flatten().filter_map(Value::as_object) {
+        for (feature, level) in map {
+            if feature != "local_service_chaining" && level.as_str() != Some("optional") {
+                bail!("the app requires the feature `{feature}`, which shop-host does not have");
+            }
+        }
+    }
+    Ok(())
+}
+
 struct Layers<'a> {
     layers: &'a [ImageLayer],
 }
@@ -129,6 +152,7 @@ fn toml_of(v: &Value) -> Result<toml::Value> {
 /// The manifest (v2) a locked app stands for, with its content written
 /// under `dir`.
 fn manifest_of(locked: &Value, layers: &Layers<'_>, dir: &Path) -> Result<String> {
+    refuse_what_is_not_understood(locked)?;
     let meta = locked.get("metadata").cloned().unwrap_or(Value::Null);
     let mut application = Table::new();
     application.insert("name".into(), meta.get("name").and_then(Value::as_str).unwrap_or("app").into());
@@ -285,6 +309,18 @@ mod tests {
         let source = parsed["component"]["web"]["source"].as_str().unwrap();
         assert_eq!(std::fs::read(source).unwrap(), b"\0asm");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn requirements_the_host_does_not_meet_are_refused() {
+        let ok = serde_json::json!({ "must_understand": ["component_host_requirements"], "components": [{ "host_requirements": { "local_service_chaining": "required" } }] });
+        assert!(refuse_what_is_not_understood(&ok).is_ok());
+        let field = serde_json::json!({ "must_understand": ["time_travel"] });
+        assert!(refuse_what_is_not_understood(&field).unwrap_err().to_string().contains("`time_travel`"));
+        let feature = serde_json::json!({ "host_requirements": { "gpu": "required" } });
+        assert!(refuse_what_is_not_understood(&feature).unwrap_err().to_string().contains("`gpu`"));
+        let optional = serde_json::json!({ "host_requirements": { "gpu": "optional" } });
+        assert!(refuse_what_is_not_understood(&optional).is_ok());
     }
 
     #[test]
