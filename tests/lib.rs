@@ -664,6 +664,478 @@ impl Drop for RedisServer {
     }
 }
 
+/// `name` on `PATH`, or in the sbin directories a non-root `PATH` may lack
+/// (Debian's `mosquitto` is /usr/sbin/mosquitto).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `(uid, gid)` of an OS user.
+fn os_user_ids(user: &str) -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, user]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// The password of the `postgres` superuser of a [`PostgresServer`].
+pub const POSTGRES_PASSWORD: &str = "postgres";
+
+/// A real PostgreSQL (Debian's, in /usr/lib/postgresql/<major>/bin) on a free
+/// loopback port: a fresh cluster in a temporary directory, superuser
+/// `postgres` with password [`POSTGRES_PASSWORD`] (password authentication
+/// over TCP), and a database [`PostgresServer::DATABASE`]. PostgreSQL refuses
+/// to run as root: as root, its programs run as the `postgres` OS user,
+/// which owns the directory. Stopped when dropped.
+pub struct PostgresServer {
+    child: Option<Child>,
+    pub port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+    dir: TempDir,
+}
+
+impl PostgresServer {
+    /// The database made for the test.
+    pub const DATABASE: &'static str = "shop_test";
+
+    pub fn start() -> PostgresServer {
+        let bin = postgres_bin_dir().expect(
+            "PostgreSQL's initdb and postgres are needed: `cargo xtask test` installs them, or `apt-get install postgresql`",
+        );
+        let dir = TempDir::new("postgres");
+        let (data, sock, pwfile) = (dir.path().join("data"), dir.path().join("sock"), dir.path().join("pwfile"));
+        std::fs::create_dir_all(&sock).unwrap();
+        std::fs::write(&pwfile, format!("{POSTGRES_PASSWORD}\n")).unwrap();
+        let as_postgres = running_as_root();
+        if as_postgres {
+            let (uid, gid) = os_user_ids("postgres").expect("running as root, PostgreSQL needs an OS user `postgres` to run as");
+            for p in [dir.path(), &sock, &pwfile] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        let mut server = PostgresServer { child: None, port: 0, bin, as_postgres, dir };
+        let out = server
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run initdb");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        // A port taken between choosing and binding: try another.
+        for _ in 0..5 {
+            server.port = free_port();
+            let log = std::fs::File::create(server.dir.path().join("postgres.log")).unwrap();
+            let mut cmd = server.command("postgres");
+            cmd.arg("-D")
+                .arg(&data)
+                .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-k"])
+                .arg(&sock)
+                .args(["-c", "fsync=off"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            // Its own group, so that dropping it stops all of it.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let mut child = cmd.spawn().expect("cannot start postgres");
+            let ready = eventually(Duration::from_secs(30), || {
+                if child.try_wait().ok().flatten().is_some() {
+                    return Some(false);
+                }
+                let status = Command::new(server.tool("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "postgres"])
+                    .status()
+                    .ok()?;
+                status.success().then_some(true)
+            });
+            server.child = Some(child);
+            if ready == Some(true) {
+                server.psql("postgres", &format!("CREATE DATABASE {}", Self::DATABASE));
+                return server;
+            }
+            kill_group(server.child.as_mut().unwrap());
+            server.child = None;
+        }
+        panic!("postgres did not start:\n{}", std::fs::read_to_string(server.dir.path().join("postgres.log")).unwrap_or_default());
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        let own = self.bin.join(name);
+        if own.is_file() { own } else { find_program(name).unwrap_or(own) }
+    }
+
+    /// A server program, as the `postgres` OS user when we are root.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new(find_program("runuser").unwrap_or_else(|| "runuser".into()));
+            c.args(["-u", "postgres", "--"]).arg(self.tool(program));
+            c
+        } else {
+            Command::new(self.tool(program))
+        };
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// A libpq connection string for the test database with `password`.
+    pub fn address_with(&self, password: &str) -> String {
+        format!("host=127.0.0.1 port={} user=postgres password={password} dbname={}", self.port, Self::DATABASE)
+    }
+
+    /// The connection string with the right password.
+    pub fn address(&self) -> String {
+        self.address_with(POSTGRES_PASSWORD)
+    }
+
+    /// The directory of its Unix socket.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// What a component's `allowed_outbound_hosts` names it by.
+    pub fn allowed_host(&self) -> String {
+        format!("postgres://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `sql` in database `db` with `psql` (over the Unix socket, as
+    /// the superuser): its output, unaligned and without headers.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.tool("psql"))
+            .arg("-h")
+            .arg(self.socket_dir())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run psql");
+        assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // A fast shutdown (the backends are stopped too), then the group.
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["stop", "-m", "fast", "-w", "-t", "10"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(child) = &mut self.child {
+            kill_group(child);
+        }
+    }
+}
+
+/// Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<major>/bin
+/// (the newest is taken; /usr/local/bin/postgres, where there is one, may be
+/// anything); elsewhere, where `initdb` on `PATH` really lives.
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("postgres").is_file()).then_some((major, bin))
+        })
+        .collect();
+    majors.sort();
+    if let Some((_, bin)) = majors.pop() {
+        return Some(bin);
+    }
+    let bin = std::fs::canonicalize(find_program("initdb")?).ok()?.parent()?.to_path_buf();
+    bin.join("postgres").is_file().then_some(bin)
+}
+
+/// The user and password a [`MosquittoServer`] accepts.
+pub const MQTT_USER: &str = "user";
+pub const MQTT_PASSWORD: &str = "password";
+
+/// A real `mosquitto` on a free loopback port that accepts only
+/// [`MQTT_USER`] / [`MQTT_PASSWORD`] (`allow_anonymous false`); stopped when
+/// dropped. [`MosquittoServer::subscribe`] watches what reaches it.
+pub struct MosquittoServer {
+    child: Child,
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl MosquittoServer {
+    pub fn start() -> MosquittoServer {
+        use std::os::unix::fs::PermissionsExt;
+        let missing = "mosquitto is needed: `cargo xtask test` installs it, or `apt-get install mosquitto`";
+        let dir = TempDir::new("mosquitto");
+        let passwd = dir.path().join("passwd");
+        let out = Command::new(find_program("mosquitto_passwd").expect(missing))
+            .args(["-b", "-c"])
+            .arg(&passwd)
+            .args([MQTT_USER, MQTT_PASSWORD])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run mosquitto_passwd");
+        assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+        // Started as root, mosquitto reads its files as the `mosquitto` user.
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mosquitto = find_program("mosquitto").expect(missing);
+        for _ in 0..5 {
+            let port = free_port();
+            let conf = dir.path().join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\nlog_dest stderr\n",
+                    passwd.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let log = std::fs::File::create(dir.path().join("mosquitto.log")).unwrap();
+            let mut cmd = Command::new(&mosquitto);
+            cmd.arg("-c").arg(&conf).current_dir(dir.path()).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let mut child = cmd.spawn().expect(missing);
+            let ready = eventually(Duration::from_secs(10), || {
+                if child.try_wait().ok().flatten().is_some() {
+                    return Some(false);
+                }
+                mqtt_connect(port, MQTT_USER, MQTT_PASSWORD).ok().map(|_| true)
+            });
+            if ready == Some(true) {
+                return MosquittoServer { child, port, dir };
+            }
+            kill_group(&mut child);
+        }
+        panic!("mosquitto did not start:\n{}", std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default());
+    }
+
+    /// `mqtt://127.0.0.1:<port>` (a client still needs `?client_id=…`).
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// What the broker logged.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// A subscriber to `filter` (e.g. `#`), subscribed when this returns.
+    pub fn subscribe(&self, filter: &str) -> MqttSubscriber {
+        MqttSubscriber::start(self.port, filter)
+    }
+}
+
+impl Drop for MosquittoServer {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// An MQTT 3.1.1 length or string: what a packet is made of.
+fn mqtt_remaining_length(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let mut byte = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
+fn mqtt_string(s: &str) -> Vec<u8> {
+    let mut out = (s.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+/// One packet: its first byte and its body.
+fn mqtt_read_packet(stream: &mut std::net::TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut first = [0u8; 1];
+    stream.read_exact(&mut first)?;
+    let (mut length, mut shift) = (0usize, 0);
+    loop {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte)?;
+        length |= ((byte[0] & 0x7f) as usize) << shift;
+        shift += 7;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok((first[0], body))
+}
+
+/// An MQTT 3.1.1 session with `user`/`password` (clean session, no
+/// keep-alive): the stream once the broker accepted it (CONNACK 0).
+fn mqtt_connect(port: u16, user: &str, password: &str) -> Result<std::net::TcpStream, String> {
+    use std::io::Write;
+    static CLIENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let client_id = format!("shop-tests-{}-{}", std::process::id(), CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Protocol "MQTT" level 4; flags: user name, password, clean session.
+    let mut body = mqtt_string("MQTT");
+    body.extend_from_slice(&[4, 0xC2, 0, 0]);
+    for field in [client_id.as_str(), user, password] {
+        body.extend(mqtt_string(field));
+    }
+    let mut packet = vec![0x10];
+    packet.extend(mqtt_remaining_length(body.len()));
+    packet.extend(body);
+    stream.write_all(&packet).map_err(|e| e.to_string())?;
+    match mqtt_read_packet(&mut stream).map_err(|e| e.to_string())? {
+        (0x20, body) if body.len() == 2 && body[1] == 0 => Ok(stream),
+        (first, body) => Err(format!("CONNECT answered {first:#04x} {body:02x?}")),
+    }
+}
+
+/// A subscriber that collects the messages (topic, payload) it receives,
+/// on a thread of its own; its session ends when dropped.
+pub struct MqttSubscriber {
+    stream: std::net::TcpStream,
+    messages: Mutex<std::sync::mpsc::Receiver<(String, Vec<u8>)>>,
+}
+
+impl MqttSubscriber {
+    fn start(port: u16, filter: &str) -> MqttSubscriber {
+        use std::io::Write;
+        let mut stream = mqtt_connect(port, MQTT_USER, MQTT_PASSWORD).expect("the subscriber cannot connect");
+        // SUBSCRIBE, packet id 1, QoS 0 (so nothing to acknowledge).
+        let mut body = vec![0, 1];
+        body.extend(mqtt_string(filter));
+        body.push(0);
+        let mut packet = vec![0x82];
+        packet.extend(mqtt_remaining_length(body.len()));
+        packet.extend(body);
+        stream.write_all(&packet).unwrap();
+        let (first, body) = mqtt_read_packet(&mut stream).expect("no SUBACK");
+        assert!(first == 0x90 && body.get(2) == Some(&0), "SUBSCRIBE {filter} answered {first:#04x} {body:02x?}");
+        stream.set_read_timeout(None).unwrap();
+        let (sink, messages) = std::sync::mpsc::channel();
+        let mut reader = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            while let Ok((first, body)) = mqtt_read_packet(&mut reader) {
+                if first >> 4 != 3 || body.len() < 2 {
+                    continue;
+                }
+                // PUBLISH: topic, a packet id when QoS > 0, the payload.
+                let topic_len = u16::from_be_bytes([body[0], body[1]]) as usize;
+                let topic = String::from_utf8_lossy(&body[2..2 + topic_len]).into_owned();
+                let at = 2 + topic_len + if (first >> 1) & 3 > 0 { 2 } else { 0 };
+                if sink.send((topic, body[at..].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        MqttSubscriber { stream, messages: Mutex::new(messages) }
+    }
+
+    /// The next message within `timeout`, if one comes.
+    pub fn next_message(&self, timeout: Duration) -> Option<(String, Vec<u8>)> {
+        self.messages.lock().unwrap().recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for MqttSubscriber {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A TCP echo server (std only) on `ip` and a free port: whatever a
+/// connection sends comes back. It counts the connections it accepted and
+/// keeps what it received. Stopped when dropped.
+pub struct EchoServer {
+    pub addr: std::net::SocketAddr,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EchoServer {
+    /// On `ip`, e.g. `127.0.0.1` (any address of 127.0.0.0/8 works on Linux).
+    pub fn start(ip: &str) -> EchoServer {
+        let listener = loop {
+            if let Ok(l) = std::net::TcpListener::bind((ip, free_port())) {
+                break l;
+            }
+        };
+        let addr = listener.local_addr().unwrap();
+        let server = EchoServer { addr, connections: Arc::default(), received: Arc::default(), stop: Arc::default() };
+        let (connections, received, stop) = (server.connections.clone(), server.received.clone(), server.stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let received = received.clone();
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        received.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if conn.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// How many connections it accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Everything it received, as text.
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop, which then sees `stop`.
+        let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
 /// A real OCI registry (Debian's `docker-registry`) on a free loopback
 /// port, storing into a temporary directory, stopped when dropped.
 pub struct OciRegistry {
