@@ -246,15 +246,26 @@ fn trace(args: &[String]) -> Result {
 }
 
 /// Servers the tests start themselves, each on a free port, and tools they
-/// run (`promtool check metrics`): the Debian package and its command.
-const TEST_SERVERS: &[(&str, &str)] =
-    &[("redis-server", "redis-server"), ("docker-registry", "docker-registry"), ("prometheus", "promtool")];
+/// run (`promtool check metrics`): the Debian package and a command of it
+/// on a non-root `PATH` too. `mosquitto_passwd` stands for `mosquitto`
+/// (/usr/sbin/mosquitto), `pg_ctlcluster` (postgresql-common, which every
+/// PostgreSQL server package brings and no client package does) for
+/// `postgresql`, whose server programs are in /usr/lib/postgresql/<major>/bin.
+const TEST_SERVERS: &[(&str, &str)] = &[
+    ("redis-server", "redis-server"),
+    ("docker-registry", "docker-registry"),
+    ("prometheus", "promtool"),
+    ("mosquitto", "mosquitto_passwd"),
+    ("postgresql", "pg_ctlcluster"),
+];
 
 /// Installs the test servers that are missing, where we can (root with
 /// apt-get); otherwise says how.
 fn ensure_test_servers() -> Result {
+    // Present when it starts at all: mosquitto's and PostgreSQL's commands
+    // exit non-zero for `--version`.
     let present = |cmd: &str| {
-        Command::new(cmd).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new(cmd).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok()
     };
     let missing: Vec<&str> = TEST_SERVERS.iter().filter(|(_, cmd)| !present(cmd)).map(|(package, _)| *package).collect();
     if missing.is_empty() {
