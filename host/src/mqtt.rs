@@ -73,16 +73,7 @@ impl mqtt::HostConnection for MqttState {
     }
 
     async fn publish(&mut self, conn: Resource<OpenConnection>, topic: String, payload: Vec<u8>, qos: Qos) -> Result<(), Error> {
-        let span = tracing::info_span!(
-            target: "shop_host::span",
-            "mqtt publish",
-            "otel.name" = %format_args!("{topic} publish"),
-            "otel.kind" = "producer",
-            "otel.status_code" = tracing::field::Empty,
-            "messaging.system" = "mqtt",
-            "messaging.operation.type" = "send",
-            "messaging.destination.name" = topic.as_str(),
-        );
+        let span = crate::telemetry::publish_span("mqtt", &topic);
         let conn = self.table.get_mut(&conn).map_err(|e| Error::Other(e.to_string()))?;
         let qos = match qos {
             Qos::AtMostOnce => QoS::AtMostOnce,

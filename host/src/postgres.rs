@@ -86,8 +86,10 @@ fn refusal(config: &Config, allowed: &AllowedHosts) -> Option<String> {
 
 fn query_error(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
+        // As Spin fills it: the error's debug text, and every field the
+        // server sent beyond the ones the record has.
         Some(db) => Error::QueryFailed(QueryError::DbError(DbError {
-            as_text: e.to_string(),
+            as_text: format!("{e:?}"),
             severity: db.severity().to_string(),
             code: db.code().code().to_string(),
             message: db.message().to_string(),
@@ -98,9 +100,12 @@ fn query_error(e: tokio_postgres::Error) -> Error {
                 ("table", db.table()),
                 ("column", db.column()),
                 ("constraint", db.constraint()),
+                ("routine", db.routine()),
+                ("file", db.file()),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+            .chain(db.line().map(|line| ("line".to_string(), line.to_string())))
             .collect(),
         })),
         None => Error::QueryFailed(QueryError::Text(match e.source() {
@@ -110,17 +115,8 @@ fn query_error(e: tokio_postgres::Error) -> Error {
     }
 }
 
-fn span(operation: &str, statement: &str) -> tracing::Span {
-    let kind = statement.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-    tracing::info_span!(
-        target: "shop_host::span",
-        "postgres",
-        "otel.name" = %format_args!("postgres {operation} {kind}"),
-        "otel.kind" = "client",
-        "otel.status_code" = tracing::field::Empty,
-        "db.system.name" = "postgresql",
-        "db.operation.name" = kind.as_str(),
-    )
+fn span(statement: &str) -> tracing::Span {
+    crate::telemetry::database_span("postgresql", crate::telemetry::statement_kind(statement), "")
 }
 
 impl pg::Host for PostgresState {}
@@ -138,7 +134,7 @@ impl pg::HostConnection for PostgresState {
         }
         let (client, connection) = config
             .connect(NoTls)
-            .instrument(span("connect", ""))
+            .instrument(crate::telemetry::database_span("postgresql", "CONNECT", ""))
             .await
             .map_err(|e| Error::ConnectionFailed(match e.source() { Some(c) => format!("{e}: {c}"), None => e.to_string() }))?;
         let io = tokio::spawn(async move {
@@ -153,7 +149,7 @@ impl pg::HostConnection for PostgresState {
         let client = self.client(&conn)?;
         let params = params.into_iter().map(parameter).collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-        let span = span("query", &statement);
+        let span = span(&statement);
         let result = async {
             let prepared = client.prepare(&statement).await.map_err(query_error)?;
             let rows = client.query(&prepared, &refs).await.map_err(query_error)?;
@@ -177,7 +173,7 @@ impl pg::HostConnection for PostgresState {
         let client = self.client(&conn)?;
         let params = params.into_iter().map(parameter).collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-        let span = span("execute", &statement);
+        let span = span(&statement);
         let result = client.execute(statement.as_str(), &refs).instrument(span.clone()).await.map_err(query_error);
         if result.is_err() {
             span.record("otel.status_code", "ERROR");

@@ -171,16 +171,7 @@ impl SqliteState {
         let open = self.table.get(handle).map_err(|_| Failure::InvalidConnection)?;
         let conn = open.conn.as_ref().ok_or(Failure::InvalidConnection)?;
         let kind = crate::telemetry::statement_kind(statement);
-        let span = tracing::info_span!(
-            target: "shop_host::span",
-            "sqlite",
-            "otel.name" = %format_args!("sqlite {kind} {}", open.db.label),
-            "otel.kind" = "client",
-            "otel.status_code" = tracing::field::Empty,
-            "db.system.name" = "sqlite",
-            "db.namespace" = open.db.label.as_str(),
-            "db.operation.name" = kind,
-        );
+        let span = crate::telemetry::database_span("sqlite", kind, &open.db.label);
         let _in_span = span.enter();
         let result = tokio::task::block_in_place(|| run(conn, statement, parameters));
         if result.is_err() {

@@ -105,25 +105,8 @@ impl RedisState {
         // other commands by the command alone, never their keys.
         let publish = (command == "PUBLISH").then(|| String::from_utf8_lossy(args.get(1).map_or(&[][..], Vec::as_slice)).into_owned());
         let span = match &publish {
-            Some(channel) => tracing::info_span!(
-                target: "shop_host::span",
-                "redis publish",
-                "otel.name" = %format_args!("{channel} publish"),
-                "otel.kind" = "producer",
-                "otel.status_code" = tracing::field::Empty,
-                "messaging.system" = "redis",
-                "messaging.operation.type" = "send",
-                "messaging.destination.name" = channel.as_str(),
-            ),
-            None => tracing::info_span!(
-                target: "shop_host::span",
-                "redis",
-                "otel.name" = %format_args!("redis {command}"),
-                "otel.kind" = "client",
-                "otel.status_code" = tracing::field::Empty,
-                "db.system.name" = "redis",
-                "db.operation.name" = command.as_str(),
-            ),
+            Some(channel) => crate::telemetry::publish_span("redis", channel),
+            None => crate::telemetry::database_span("redis", &command, ""),
         };
         let result = broker.command(args).instrument(span.clone()).await.map_err(|e| match e {
             BrokerError::WrongType => Error::TypeError,

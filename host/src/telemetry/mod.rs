@@ -232,6 +232,41 @@ impl Invocation {
     }
 }
 
+/// A client span for one call to a database (`sqlite`, `postgresql`,
+/// `redis`): named `<system> <OPERATION>[ <namespace>]`, never with the
+/// statement or its keys.
+pub fn database_span(system: &str, operation: &str, namespace: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: "shop_host::span",
+        "database",
+        "otel.name" = %format_args!("{system} {operation}{}{namespace}", if namespace.is_empty() { "" } else { " " }),
+        "otel.kind" = "client",
+        "otel.status_code" = tracing::field::Empty,
+        "db.system.name" = system,
+        "db.namespace" = tracing::field::Empty,
+        "db.operation.name" = operation,
+    );
+    if !namespace.is_empty() {
+        span.record("db.namespace", namespace);
+    }
+    span
+}
+
+/// A producer span for one message sent (`redis`, `mqtt`): named
+/// `<destination> publish`, as OpenTelemetry's messaging conventions have it.
+pub fn publish_span(system: &str, destination: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: "shop_host::span",
+        "publish",
+        "otel.name" = %format_args!("{destination} publish"),
+        "otel.kind" = "producer",
+        "otel.status_code" = tracing::field::Empty,
+        "messaging.system" = system,
+        "messaging.operation.type" = "send",
+        "messaging.destination.name" = destination,
+    )
+}
+
 /// The kind of a SQL statement, for span names: its first keyword.
 pub fn statement_kind(sql: &str) -> &'static str {
     let word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
