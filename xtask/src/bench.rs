@@ -28,12 +28,23 @@ struct Measure {
     errors: u64,
 }
 
-/// Runs every part, or only `only` (`events`, `sign-in`, `tracing`).
-pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Result {
-    if only == Some("tracing") {
+/// A part of the bench to run alone.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Time from checkout to payment.captured on a real Redis
+    Events,
+    /// What a sign-in (argon2id) costs, against GET /api/customers/me
+    SignIn,
+    /// What tracing costs: no OTLP endpoint against exporting every span
+    Tracing,
+}
+
+/// Runs every part, or only `only`.
+pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<Part>) -> Result {
+    if only == Some(Part::Tracing) {
         return tracing_cost(host_bin, root, seconds);
     }
-    if only == Some("events") {
+    if only == Some(Part::Events) {
         let work = std::env::temp_dir().join(format!("shop-bench-{}", std::process::id()));
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
         let result = events_latency(host_bin, root, &work);
@@ -62,7 +73,7 @@ pub fn run(host_bin: &Path, root: &Path, seconds: u32, only: Option<&str>) -> Re
     let native = native_hello()?;
     let hello = serve(host_bin, root, &hello_manifest, &work.join("hello-state"), vec![], "/hello")?;
     let mut shop = serve(host_bin, root, &root.join("spin.toml"), &work.join("shop-state"), admin(), SHOP_READY)?;
-    if only == Some("sign-in") {
+    if only == Some(Part::SignIn) {
         let result = sign_in_cost(&shop.base);
         drop(shop);
         drop(hello);
@@ -197,7 +208,7 @@ fn delivery_cost(base: &str) -> Result {
     if r.status != 200 {
         return Err(format!("GET /api/admin/events: {}", r.summary()));
     }
-    // xtask stays std-only: the numbers after `"key":`, in the order they come
+    // No JSON parser in xtask: the numbers after `"key":`, in the order they come
     // (serde_json writes keys sorted, so the totals precede "services").
     let body = String::from_utf8_lossy(&r.body);
     let numbers = |key: &str| -> Vec<u64> {

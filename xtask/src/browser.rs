@@ -31,32 +31,6 @@ use crate::shop::{Launch, Shop, WorkDir, random_hex};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// `cargo xtask browser [--runtime shop-host|spin|both]`.
-pub fn parse_args(args: &[String]) -> Result<Vec<Runtime>> {
-    let mut runtimes = vec![Runtime::ShopHost];
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "--runtime" => args.next().ok_or("--runtime needs shop-host, spin or both")?.as_str(),
-            other if other.starts_with("--runtime=") => &other["--runtime=".len()..],
-            "--help" | "-h" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        };
-        runtimes = match value {
-            "shop-host" => vec![Runtime::ShopHost],
-            "spin" => vec![Runtime::Spin],
-            "both" => vec![Runtime::ShopHost, Runtime::Spin],
-            other => return Err(format!("--runtime {other:?}: shop-host, spin or both")),
-        };
-    }
-    Ok(runtimes)
-}
-
-const USAGE: &str = "usage: cargo xtask browser [--runtime shop-host|spin|both]
-  builds, then runs the storefront's browser scenarios (tests/browser/) on
-  shop-host (the default), on real Spin, or on both; screenshots go to
-  SHOP_SCREENSHOTS (default <temp>/shop-browser-screenshots/<runtime>)";
-
 /// Ensures the tools, then runs the scenarios once per runtime (all of
 /// them, whatever the first said).
 pub fn run(host_bin: &Path, root: &Path, runtimes: &[Runtime]) -> Result {

@@ -96,7 +96,7 @@ pub const TEST_BUDGET: Budget = Budget { max_examples: 25, seed: 20260301, worke
 /// `cargo xtask fuzz`: ten times the fuzzing phase's cases.
 pub const FUZZ_BUDGET: Budget = Budget { max_examples: 250, seed: 20260301, workers: 1 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Caller {
     Anonymous,
     Shopper,
@@ -113,19 +113,7 @@ impl Caller {
             Caller::Admin => "admin",
         }
     }
-
-    fn parse(s: &str) -> Option<Caller> {
-        Caller::ALL.into_iter().find(|c| c.name() == s)
-    }
 }
-
-pub const USAGE: &str = "usage: cargo xtask fuzz [--max-examples N] [--seed N] [--workers N] [--caller anonymous|shopper|admin]... [--keep] [-- <schemathesis run options>]
-  --max-examples N   test cases per operation in the fuzzing phase (default 250; `xtask test` uses 25)
-  --seed N           schemathesis's random seed (default 20260301)
-  --workers N        concurrent schemathesis workers (default 1: reproducible order)
-  --caller C         fuzz only as this caller (repeatable; default all three)
-  --keep             keep the temporary directory (host log, schemathesis output) when all pass
-  -- ...             passed on to `schemathesis run` (e.g. --include-path-regex '^/api/carts')";
 
 /// What `cargo xtask fuzz` was asked for.
 pub struct Options {
@@ -134,40 +122,6 @@ pub struct Options {
     pub keep: bool,
     pub callers: Vec<Caller>,
     pub extra: Vec<String>,
-}
-
-pub fn parse_args(args: &[String]) -> Result<Options> {
-    let mut options = Options { budget: FUZZ_BUDGET, keep: false, callers: Vec::new(), extra: Vec::new() };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || inline.clone().or_else(|| args.next().cloned()).ok_or(format!("{flag} needs a value\n{USAGE}"));
-        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v:?}\n{USAGE}"));
-        match flag {
-            "--max-examples" => options.budget.max_examples = number(value()?)?.clamp(1, u32::MAX as u64) as u32,
-            "--seed" => options.budget.seed = number(value()?)?,
-            "--workers" => options.budget.workers = number(value()?)?.clamp(1, 64) as u32,
-            "--caller" => {
-                for name in value()?.split(',') {
-                    let caller = Caller::parse(name.trim()).ok_or(format!("--caller: unknown caller {name:?}\n{USAGE}"))?;
-                    if !options.callers.contains(&caller) {
-                        options.callers.push(caller);
-                    }
-                }
-            }
-            "--keep" => options.keep = true,
-            "--" => options.extra.extend(args.by_ref().cloned()),
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            _ => return Err(format!("unknown option {arg:?}\n{USAGE}")),
-        }
-    }
-    if options.callers.is_empty() {
-        options.callers = Caller::ALL.to_vec();
-    }
-    Ok(options)
 }
 
 /// One run's outcome, as schemathesis summarized it.

@@ -1,5 +1,16 @@
 //! A minimal HTTP/1.1 client over std, for the conformance runner and the
 //! benchmarks: Content-Length, chunked and close-delimited bodies.
+//!
+//! Not ureq 3 (the tests crate's): the conformance runner must send a test's
+//! headers exactly, in its order, with `accept: */*` after them when absent.
+//! ureq (ureq-proto 0.7) keeps a request's headers in an `http::HeaderMap`,
+//! which writes them in its own order (a repeated name's values together)
+//! and lowercases their names, and it writes the headers it adds itself
+//! (`host` from the URL, `accept`, `user-agent: ureq/…` unless turned off,
+//! `content-length`) before the test's. It would also, unless configured
+//! otherwise, turn 4xx/5xx into errors, follow redirects, and refuse a body
+//! on GET; and it drops the reason phrase. Responses' headers it would show
+//! in full.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};

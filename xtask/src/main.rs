@@ -1,10 +1,17 @@
-//! Developer commands: `cargo xtask <build|up|test|browser|fuzz|bench|conformance>`.
+//! Developer commands: `cargo xtask <build|up|test|browser|fuzz|bench|conformance|trace>`.
 //!
-//! Only std, so the first `cargo xtask` on a fresh machine compiles in
-//! seconds.
+//! One dependency, clap (derive): a few seconds of compile on the first
+//! `cargo xtask` of a fresh machine buy every command the same `--help`,
+//! errors, `--flag=value` and defaults, instead of a hand-written parser
+//! per command.
 
+use std::ffi::OsStr;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{self, ExitCode, Stdio};
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bench;
 mod browser;
@@ -26,18 +33,176 @@ const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// The shop's developer commands.
+#[derive(Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the components (wasm32-wasip2) and a release shop-host
+    Build,
+    /// Build, then serve the shop on http://127.0.0.1:3000
+    Up {
+        /// Passed on to `shop-host up` (e.g. --watch)
+        #[arg(allow_hyphen_values = true)]
+        extra: Vec<String>,
+        /// After a leading `--`, which clap would drop (see `passed_on`)
+        #[arg(last = true, hide = true)]
+        after: Vec<String>,
+    },
+    /// Build, then run every test (then a short `fuzz`, the `browser` scenarios and, with SHOP_CONFORMANCE_SUITE, `conformance`)
+    Test {
+        /// Passed on to `cargo test`
+        #[arg(allow_hyphen_values = true)]
+        extra: Vec<String>,
+        /// After a leading `--` (`cargo xtask test -- --nocapture`)
+        #[arg(last = true, hide = true)]
+        after: Vec<String>,
+    },
+    /// Build, then run the storefront's browser scenarios (tests/browser/)
+    ///
+    /// Screenshots go to SHOP_SCREENSHOTS (default <temp>/shop-browser-screenshots/<runtime>).
+    #[command(args_override_self = true)]
+    Browser {
+        /// shop-host, real Spin, or both in turn
+        #[arg(long, value_enum, default_value_t = Runtimes::ShopHost)]
+        runtime: Runtimes,
+    },
+    /// Build, then fuzz every HTTP API against api/openapi.json (schemathesis)
+    #[command(args_override_self = true)]
+    Fuzz(FuzzArgs),
+    /// Build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
+    Bench {
+        /// Only this part (default: all)
+        #[arg(value_enum, value_name = "PART")]
+        only: Option<bench::Part>,
+    },
+    /// Run Spin's conformance suite (a built checkout) on shop-host or Spin
+    ///
+    /// shop-host: the binary in SHOP_HOST_BIN when set, else `cargo xtask build`'s;
+    /// spin: SPIN_BIN, `spin` on PATH, ../shared/tools/spin.
+    #[command(args_override_self = true)]
+    Conformance {
+        /// A built checkout of fermyon/conformance-tests
+        suite: PathBuf,
+        /// Only these tests of the suite (default: all)
+        #[arg(value_name = "TEST")]
+        tests: Vec<String>,
+        /// shop-host, real Spin, or both in turn
+        #[arg(long, value_enum, default_value_t = Runtimes::ShopHost)]
+        runtime: Runtimes,
+    },
+    /// Draw a checkout's trace (the spans `up` collected) as a waterfall
+    #[command(args_override_self = true)]
+    Trace {
+        /// The checkout id, or a trace id
+        id: String,
+        /// The spans to read [default: .shop/state/traces.jsonl, where `up` keeps them]
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
+}
+
+/// Where `browser` and `conformance` run: shop-host, real Spin, or both in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Runtimes {
+    ShopHost,
+    Spin,
+    Both,
+}
+
+impl Runtimes {
+    fn list(self) -> Vec<shop::Runtime> {
+        match self {
+            Runtimes::ShopHost => vec![shop::Runtime::ShopHost],
+            Runtimes::Spin => vec![shop::Runtime::Spin],
+            Runtimes::Both => vec![shop::Runtime::ShopHost, shop::Runtime::Spin],
+        }
+    }
+}
+
+/// `up`'s and `test`'s arguments as they were given. clap keeps a `--` that
+/// comes after another argument among the values but consumes one that comes
+/// first, whose arguments it puts in `after`: that `--` is put back
+/// (`cargo xtask test -- --nocapture` is `cargo test … -- --nocapture`).
+fn passed_on(extra: Vec<String>, after: Vec<String>) -> Vec<String> {
+    if after.is_empty() { extra } else { extra.into_iter().chain(["--".to_string()]).chain(after).collect() }
+}
+
+/// `cargo xtask fuzz`'s budget and callers.
+#[derive(Args)]
+struct FuzzArgs {
+    /// Test cases per operation in the fuzzing phase (`xtask test` uses 25)
+    #[arg(long, value_name = "N", default_value_t = fuzz::FUZZ_BUDGET.max_examples.into())]
+    max_examples: u64,
+    /// schemathesis's random seed
+    #[arg(long, value_name = "N", default_value_t = fuzz::FUZZ_BUDGET.seed)]
+    seed: u64,
+    /// Concurrent schemathesis workers (1: reproducible order; at most 64)
+    #[arg(long, value_name = "N", default_value_t = fuzz::FUZZ_BUDGET.workers.into())]
+    workers: u64,
+    /// Fuzz only as these callers (repeatable, or a,b; default all three)
+    #[arg(long = "caller", value_name = "CALLER", value_delimiter = ',', value_parser = Trimmed::<fuzz::Caller>(PhantomData))]
+    callers: Vec<fuzz::Caller>,
+    /// Keep the temporary directory (host log, schemathesis output) when all pass
+    #[arg(long)]
+    keep: bool,
+    /// Passed on to `schemathesis run` (e.g. --include-path-regex '^/api/carts')
+    #[arg(last = true, value_name = "SCHEMATHESIS ARGS")]
+    extra: Vec<String>,
+}
+
+impl FuzzArgs {
+    fn options(self) -> fuzz::Options {
+        let mut callers = Vec::new();
+        for c in self.callers {
+            if !callers.contains(&c) {
+                callers.push(c);
+            }
+        }
+        if callers.is_empty() {
+            callers = fuzz::Caller::ALL.to_vec();
+        }
+        let budget = fuzz::Budget {
+            max_examples: self.max_examples.clamp(1, u32::MAX.into()) as u32,
+            seed: self.seed,
+            workers: self.workers.clamp(1, 64) as u32,
+        };
+        fuzz::Options { budget, keep: self.keep, callers, extra: self.extra }
+    }
+}
+
+/// A `ValueEnum` value with the spaces around it ignored (`--caller "a, b"`).
+#[derive(Clone)]
+struct Trimmed<E>(PhantomData<E>);
+
+impl<E: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for Trimmed<E> {
+    type Value = E;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> std::result::Result<E, clap::Error> {
+        let value = value.to_str().map_or(value, |v| OsStr::new(v.trim()));
+        clap::builder::EnumValueParser::<E>::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(E::value_variants().iter().filter_map(E::to_possible_value)))
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("build") => build().map(|_| ()),
-        Some("up") => up(&args[1..]),
-        Some("test") => test(&args[1..]),
-        Some("browser") => browser::parse_args(&args[1..]).and_then(|runtimes| build().and_then(|b| browser::run(&b.host, &root(), &runtimes))),
-        Some("fuzz") => fuzz::parse_args(&args[1..]).and_then(|options| build().and_then(|b| fuzz::run(&b.host, &root(), &options))),
-        Some("bench") => build().and_then(|b| bench::run(&b.host, &root(), 10, args.get(1).map(String::as_str))),
-        Some("conformance") => run_conformance(&args[1..]),
-        Some("trace") => trace(&args[1..]),
-        _ => Err(USAGE.to_string()),
+    let result = match Cli::parse().command {
+        Command::Build => build().map(|_| ()),
+        Command::Up { extra, after } => up(&passed_on(extra, after)),
+        Command::Test { extra, after } => test(&passed_on(extra, after)),
+        Command::Browser { runtime } => build().and_then(|b| browser::run(&b.host, &root(), &runtime.list())),
+        Command::Fuzz(args) => build().and_then(|b| fuzz::run(&b.host, &root(), &args.options())),
+        Command::Bench { only } => build().and_then(|b| bench::run(&b.host, &root(), 10, only)),
+        Command::Conformance { suite, tests, runtime } => run_conformance(&suite, &tests, &runtime.list()),
+        Command::Trace { id, from } => trace(&id, from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,16 +212,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-const USAGE: &str = "usage: cargo xtask <command>
-  build                 build the components (wasm32-wasip2) and a release shop-host
-  up                    build, then serve the shop on http://127.0.0.1:3000
-  test                  build, then run every test (then a short `fuzz`, the `browser` scenarios and, with SHOP_CONFORMANCE_SUITE, `conformance`)
-  browser [--runtime shop-host|spin|both]  build, then run the storefront's browser scenarios (tests/browser/)
-  fuzz [options]        build, then fuzz every HTTP API against api/openapi.json (schemathesis; --help)
-  bench [events|sign-in|tracing] build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
-  conformance <suite> [TEST...] [--runtime shop-host|spin|both]  run Spin's conformance suite (a built checkout) on shop-host or Spin
-  trace <checkout id>   draw that checkout's trace (the spans `up` collected) as a waterfall";
 
 fn root() -> PathBuf {
     // Read at run time, not baked in with env!(): cargo may reuse an xtask
@@ -69,8 +224,8 @@ fn root() -> PathBuf {
     dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-fn cargo() -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+fn cargo() -> process::Command {
+    let mut c = process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     // `cargo run` gave xtask its own package's variables; passed on, some
     // build scripts (ring's) see them change and rebuild every time.
@@ -86,7 +241,7 @@ fn cargo() -> Command {
     c
 }
 
-fn run(cmd: &mut Command) -> Result {
+fn run(cmd: &mut process::Command) -> Result {
     let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed ({status})")) }
 }
@@ -105,7 +260,7 @@ fn target_dir() -> Result<PathBuf> {
 }
 
 fn ensure_wasm_target() -> Result {
-    let installed = Command::new("rustup")
+    let installed = process::Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("rustup is needed to add the {WASM_TARGET} target: {e}"))?;
@@ -113,7 +268,7 @@ fn ensure_wasm_target() -> Result {
         return Ok(());
     }
     eprintln!("xtask: adding the {WASM_TARGET} target");
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+    run(process::Command::new("rustup").args(["target", "add", WASM_TARGET]))
 }
 
 /// Paths of what `build` produced.
@@ -187,7 +342,7 @@ fn up(extra: &[String]) -> Result {
     let built = build()?;
     let state = up_state();
     std::fs::create_dir_all(&state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
-    let mut cmd = Command::new(&built.host);
+    let mut cmd = process::Command::new(&built.host);
     cmd.current_dir(root())
         .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000", "--runtime-config-file", "runtime-config.toml", "--experimental-wasi-otel", "--state-dir"])
         .arg(&state)
@@ -200,7 +355,7 @@ fn up(extra: &[String]) -> Result {
     // the user sends them somewhere already.
     let _collector = if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() && std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() {
         let kept = state.join("traces.jsonl");
-        match Command::new(&built.trace).args(["collect", "--listen", COLLECTOR, "--keep"]).arg(&kept).stdout(Stdio::null()).spawn() {
+        match process::Command::new(&built.trace).args(["collect", "--listen", COLLECTOR, "--keep"]).arg(&kept).stdout(Stdio::null()).spawn() {
             Ok(child) => {
                 cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{COLLECTOR}")).env("OTEL_SERVICE_NAME", "shop");
                 eprintln!("xtask: spans are kept in {} (`cargo xtask trace <checkout id>` draws one); metrics at http://127.0.0.1:9464/metrics", kept.display());
@@ -219,7 +374,7 @@ fn up(extra: &[String]) -> Result {
 }
 
 /// A helper process that ends with the command that started it.
-struct KillOnDrop(std::process::Child);
+struct KillOnDrop(process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -230,19 +385,15 @@ impl Drop for KillOnDrop {
 
 /// `cargo xtask trace <checkout id> [--from FILE]`: the waterfall of a
 /// checkout's trace, from the spans `up` kept.
-fn trace(args: &[String]) -> Result {
-    let id = args.first().filter(|a| !a.starts_with('-')).ok_or("usage: cargo xtask trace <checkout id, or trace id> [--from FILE]")?;
-    let from = match args.iter().position(|a| a == "--from") {
-        Some(i) => PathBuf::from(args.get(i + 1).ok_or("--from needs a file")?),
-        None => up_state().join("traces.jsonl"),
-    };
+fn trace(id: &str, from: Option<PathBuf>) -> Result {
+    let from = from.unwrap_or_else(|| up_state().join("traces.jsonl"));
     if !from.is_file() {
         return Err(format!("no spans at {}: run `cargo xtask up`, place an order, then ask again", from.display()));
     }
     // Built by `up` already; built now only if it is not.
     let bin = target_dir()?.join("release").join(format!("shop-trace{}", std::env::consts::EXE_SUFFIX));
     let bin = if bin.is_file() { bin } else { build()?.trace };
-    run(Command::new(&bin).args(["show", id, "--from"]).arg(&from))
+    run(process::Command::new(&bin).args(["show", id, "--from"]).arg(&from))
 }
 
 /// Servers the tests start themselves, each on a free port, and tools they
@@ -265,23 +416,23 @@ fn ensure_test_servers() -> Result {
     // Present when it starts at all: mosquitto's and PostgreSQL's commands
     // exit non-zero for `--version`.
     let present = |cmd: &str| {
-        Command::new(cmd).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok()
+        process::Command::new(cmd).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
     };
     let missing: Vec<&str> = TEST_SERVERS.iter().filter(|(_, cmd)| !present(cmd)).map(|(package, _)| *package).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let root = process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
     if root && present("apt-get") {
         eprintln!("xtask: installing {} (the tests start real servers)", missing.join(", "));
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
+        run(process::Command::new("apt-get").args(["update", "-qq"]))?;
+        run(process::Command::new("apt-get")
             .args(["install", "-y", "-qq"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
         // Debian starts the services on install; the tests run their own.
         for package in &missing {
-            let _ = Command::new("service").args([package, "stop"]).status();
+            let _ = process::Command::new("service").args([package, "stop"]).status();
         }
         return Ok(());
     }
@@ -313,7 +464,7 @@ fn test(extra: &[String]) -> Result {
     match spin_bin() {
         Some(spin) => {
             // spin.toml's timers are `[[trigger.cron]]`: Spin runs them with a plugin.
-            let plugins = Command::new(&spin).args(["plugins", "list", "--installed"]).stdin(Stdio::null()).output();
+            let plugins = process::Command::new(&spin).args(["plugins", "list", "--installed"]).stdin(Stdio::null()).output();
             let has_cron = plugins.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("trigger-cron"));
             if !has_cron {
                 return Err(format!(
@@ -343,7 +494,7 @@ fn test(extra: &[String]) -> Result {
     let fuzzed = fuzz::run(&built.host, &root(), &options);
     // Then the storefront in a browser (chromium, playwright-core), on
     // shop-host and, as the suites do, on real Spin when there is one.
-    let runtimes = if spin_bin().is_some() { vec![browser::Runtime::ShopHost, browser::Runtime::Spin] } else { vec![browser::Runtime::ShopHost] };
+    let runtimes = if spin_bin().is_some() { Runtimes::Both.list() } else { Runtimes::ShopHost.list() };
     let browsed = browser::run(&built.host, &root(), &runtimes);
     // Then Spin's conformance suite, when a built checkout is at hand.
     let conformed = conformance_in_test(&built.host);
@@ -355,40 +506,16 @@ fn test(extra: &[String]) -> Result {
 /// suite (README: "Checking the host against Spin's conformance suite").
 const CONFORMANCE_SUITE_ENV: &str = "SHOP_CONFORMANCE_SUITE";
 
-const CONFORMANCE_USAGE: &str = "usage: cargo xtask conformance <path to a built conformance-tests checkout> [TEST...] [--runtime shop-host|spin|both]
-  (shop-host: the binary in SHOP_HOST_BIN when set, else `cargo xtask build`'s; spin: SPIN_BIN, `spin` on PATH, ../shared/tools/spin)";
-
 /// `cargo xtask conformance <suite> [TEST...] [--runtime shop-host|spin|both]`.
-fn run_conformance(args: &[String]) -> Result {
-    let mut suite = None;
-    let mut names = Vec::new();
-    let mut runtime = "shop-host".to_string();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runtime" => runtime = args.next().ok_or(CONFORMANCE_USAGE)?.clone(),
-            "-h" | "--help" => return Err(CONFORMANCE_USAGE.into()),
-            a if a.starts_with("--runtime=") => runtime = a["--runtime=".len()..].to_string(),
-            a if a.starts_with('-') => return Err(format!("unknown option {a}\n{CONFORMANCE_USAGE}")),
-            a if suite.is_none() => suite = Some(PathBuf::from(a)),
-            a => names.push(a.to_string()),
-        }
-    }
-    let suite = suite.ok_or(CONFORMANCE_USAGE)?;
+fn run_conformance(suite: &Path, names: &[String], wanted: &[shop::Runtime]) -> Result {
     // Before building anything: a misspelt test name is an error at once.
-    let all = conformance::test_names(&suite)?;
+    let all = conformance::test_names(suite)?;
     let unknown: Vec<&str> = names.iter().filter(|n| !all.contains(n)).map(String::as_str).collect();
     if !unknown.is_empty() {
         return Err(format!("not a test of the suite at {}: {}; its tests are: {}", suite.display(), unknown.join(", "), all.join(", ")));
     }
-    let wanted = match runtime.as_str() {
-        "shop-host" => vec![shop::Runtime::ShopHost],
-        "spin" => vec![shop::Runtime::Spin],
-        "both" => vec![shop::Runtime::ShopHost, shop::Runtime::Spin],
-        other => return Err(format!("unknown runtime {other:?}\n{CONFORMANCE_USAGE}")),
-    };
     let mut runtimes = Vec::new();
-    for r in wanted {
+    for &r in wanted {
         let bin = match r {
             shop::Runtime::ShopHost => match std::env::var_os("SHOP_HOST_BIN").filter(|p| !p.is_empty()) {
                 Some(bin) => PathBuf::from(bin),
@@ -398,7 +525,7 @@ fn run_conformance(args: &[String]) -> Result {
         };
         runtimes.push((r, bin));
     }
-    conformance_on(&suite, &runtimes, &names)
+    conformance_on(suite, &runtimes, names)
 }
 
 /// Runs the suite's tests (`names`, or all) on each runtime in turn and prints
@@ -443,4 +570,88 @@ fn conformance_in_test(host: &Path) -> Result {
         runtimes.push((shop::Runtime::Spin, spin));
     }
     conformance_on(Path::new(&suite), &runtimes, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> std::result::Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_is_an_error() {
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn up_and_test_pass_their_arguments_on() {
+        let passed = |args: &[&str]| match parse(args) {
+            Ok(Command::Up { extra, after } | Command::Test { extra, after }) => passed_on(extra, after),
+            other => panic!("{args:?}: {:?}", other.err()),
+        };
+        for args in [
+            &["--watch"][..],
+            &["-x", "y"],
+            &[],
+            &["--", "--nocapture"],
+            &["checkout", "--", "--nocapture"],
+            &["--release", "-p", "x", "--", "y", "--", "z"],
+            &["--", "b", "--", "c"],
+            &["a", "--help"],
+        ] {
+            for command in ["up", "test"] {
+                let given: Vec<&str> = std::iter::once(command).chain(args.iter().copied()).collect();
+                assert_eq!(passed(&given), args, "{given:?}");
+            }
+        }
+        assert!(matches!(parse(&["test", "--help"]), Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp));
+    }
+
+    #[test]
+    fn runtimes() {
+        assert!(matches!(parse(&["browser"]), Ok(Command::Browser { runtime: Runtimes::ShopHost })));
+        assert!(matches!(parse(&["browser", "--runtime=both"]), Ok(Command::Browser { runtime: Runtimes::Both })));
+        assert!(parse(&["browser", "--runtime", "docker"]).is_err());
+        assert_eq!(Runtimes::Both.list(), [shop::Runtime::ShopHost, shop::Runtime::Spin]);
+        let Ok(Command::Conformance { suite, tests, runtime }) = parse(&["conformance", "/s", "a", "--runtime", "spin", "b"]) else { panic!() };
+        assert_eq!((suite, tests, runtime), (PathBuf::from("/s"), vec!["a".to_string(), "b".to_string()], Runtimes::Spin));
+        assert!(parse(&["conformance"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_options() {
+        let Ok(Command::Fuzz(args)) = parse(&["fuzz"]) else { panic!() };
+        let o = args.options();
+        assert_eq!((o.budget.max_examples, o.budget.seed, o.budget.workers), (250, 20260301, 1));
+        assert_eq!(o.callers, fuzz::Caller::ALL);
+        assert!(!o.keep && o.extra.is_empty());
+        let Ok(Command::Fuzz(args)) = parse(&["fuzz", "--max-examples=0", "--workers", "100", "--seed", "7", "--caller", "admin, shopper", "--caller=admin", "--keep", "--", "--include-path-regex", "^/api/carts"])
+        else {
+            panic!()
+        };
+        let o = args.options();
+        assert_eq!((o.budget.max_examples, o.budget.seed, o.budget.workers), (1, 7, 64));
+        assert_eq!(o.callers, [fuzz::Caller::Admin, fuzz::Caller::Shopper]);
+        assert!(o.keep);
+        assert_eq!(o.extra, ["--include-path-regex", "^/api/carts"]);
+        assert!(parse(&["fuzz", "--caller", "root"]).is_err());
+        assert!(parse(&["fuzz", "--seed", "-1"]).is_err());
+        assert!(parse(&["fuzz", "extra"]).is_err());
+    }
+
+    #[test]
+    fn bench_and_trace() {
+        assert!(matches!(parse(&["bench"]), Ok(Command::Bench { only: None })));
+        assert!(matches!(parse(&["bench", "sign-in"]), Ok(Command::Bench { only: Some(bench::Part::SignIn) })));
+        assert!(parse(&["trace"]).is_err());
+        assert!(matches!(parse(&["trace", "chk_1", "--from", "f"]), Ok(Command::Trace { id, from: Some(f) }) if id == "chk_1" && f == Path::new("f")));
+    }
 }
