@@ -1,6 +1,5 @@
 //! The payment service through the real host and the real payment.wasm.
 
-use std::path::Path;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU32, Ordering};
 

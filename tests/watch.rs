@@ -174,3 +174,34 @@ fn a_component_that_does_not_load_leaves_the_old_one_serving() {
     assert!(logged.is_some(), "{}", h.logs());
     assert_eq!(checkout(&h, "broken-5").status, 201);
 }
+
+#[test]
+fn a_request_in_flight_finishes_on_the_version_it_started_with() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("watch-in-flight");
+    let entry = |version: &str| {
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"in-flight\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"{{probe}}\"\nenvironment = {{ VERSION = \"{version}\" }}\n"
+        )
+    };
+    let manifest = write_manifest(dir.path(), &entry("1"));
+    let h = HostConfig::manifest(&manifest).arg("--watch").start();
+    assert_eq!(h.get("/?do=env&name=VERSION").json()["value"], "1");
+
+    // A request whose body is still coming: its instance (version 1) is in flight.
+    let address = h.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(format!("POST /?do=env&name=VERSION HTTP/1.1\r\nhost: {address}\r\ncontent-length: 10\r\nconnection: close\r\n\r\nhalf.").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    write_manifest(dir.path(), &entry("2"));
+    let swapped = eventually(Duration::from_secs(30), || (!swapped_lines(&h).is_empty()).then_some(()));
+    assert!(swapped.is_some(), "{}", h.logs());
+    assert_eq!(h.get("/?do=env&name=VERSION").json()["value"], "2", "new requests get the new version");
+
+    slow.write_all(b"rest!").unwrap();
+    let mut response = String::new();
+    slow.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""value":"1""#), "the request in flight finished on version 1: {response}");
+}

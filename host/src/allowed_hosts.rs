@@ -133,14 +133,13 @@ pub struct AllowedHosts {
 impl AllowedHosts {
     pub fn parse(entries: &[String]) -> Result<Self> {
         let parse = |entry: &String| {
-            AllowedHost::parse(entry).map_err(|e| match entry.contains('@') {
+            AllowedHost::parse(entry).map_err(|e| match entry.rsplit_once('@') {
                 // A Redis address with a password may come here through a
-                // variable: the message must not show the password.
-                true => anyhow::anyhow!(
-                    "`{}` is not an allowed host: scheme://host[:port], without user or password",
-                    crate::redis::redact(entry)
+                // variable: the message shows only what follows the userinfo.
+                Some((_, host)) => anyhow::anyhow!(
+                    "`…@{host}` is not an allowed host: scheme://host[:port], without user or password"
                 ),
-                false => e,
+                None => e,
             })
         };
         Ok(AllowedHosts { entries: entries.iter().map(parse).collect::<Result<_>>()? })
