@@ -1,4 +1,4 @@
-//! Developer commands: `cargo xtask <build|up|test|browser|fuzz|bench|conformance|trace>`.
+//! Developer commands: `cargo xtask <build|up|test|browser|fuzz|bench|load|conformance|trace>`.
 //!
 //! One dependency, clap (derive): a few seconds of compile on the first
 //! `cargo xtask` of a fresh machine buy every command the same `--help`,
@@ -18,6 +18,7 @@ mod browser;
 mod conformance;
 mod fuzz;
 mod http_client;
+mod load;
 mod shop;
 
 /// Components built for wasm32-wasip2, in one cargo invocation.
@@ -81,6 +82,12 @@ enum Command {
         #[arg(value_enum, value_name = "PART")]
         only: Option<bench::Part>,
     },
+    /// Build, then put shoppers on the shop with Locust (load/locustfile.py) and summarize
+    ///
+    /// Without --url it starts the shop itself (fresh state, every sku stocked)
+    /// on each --runtime in turn; fails above 1% unexpected failures.
+    #[command(args_override_self = true)]
+    Load(LoadArgs),
     /// Run Spin's conformance suite (a built checkout) on shop-host or Spin
     ///
     /// shop-host: the binary in SHOP_HOST_BIN when set, else `cargo xtask build`'s;
@@ -176,6 +183,50 @@ impl FuzzArgs {
     }
 }
 
+/// `cargo xtask load`'s arguments.
+#[derive(Args)]
+struct LoadArgs {
+    /// Concurrent shoppers
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    users: u32,
+    /// Seconds of load
+    #[arg(long, value_name = "S", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    duration: u32,
+    /// Shoppers started per second [default: all within 10 s]
+    #[arg(long, value_name = "R")]
+    spawn_rate: Option<f64>,
+    /// A shop that runs already (e.g. `cargo xtask up`'s http://127.0.0.1:3000), instead of one of our own
+    #[arg(long, value_name = "URL", conflicts_with = "runtime")]
+    url: Option<String>,
+    /// The admin token for stocking the shop at --url [default: SHOP_ADMIN_TOKEN, else `up`'s dev-admin-token]
+    #[arg(long, value_name = "TOKEN", requires = "url")]
+    admin_token: Option<String>,
+    /// Where our own shop runs: shop-host, real Spin, or both in turn
+    #[arg(long, value_enum, default_value_t = Runtimes::ShopHost)]
+    runtime: Runtimes,
+    /// Passed on to `locust` (e.g. --html report.html)
+    #[arg(last = true, value_name = "LOCUST ARGS")]
+    extra: Vec<String>,
+}
+
+impl LoadArgs {
+    fn options(self) -> load::Options {
+        let admin_token = self
+            .admin_token
+            .or_else(|| std::env::var("SHOP_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()))
+            .unwrap_or_else(|| DEV_ADMIN_TOKEN.to_string());
+        load::Options {
+            users: self.users,
+            duration: self.duration,
+            spawn_rate: self.spawn_rate.filter(|r| *r > 0.0),
+            url: self.url,
+            runtimes: self.runtime.list(),
+            admin_token,
+            extra: self.extra,
+        }
+    }
+}
+
 /// A `ValueEnum` value with the spaces around it ignored (`--caller "a, b"`).
 #[derive(Clone)]
 struct Trimmed<E>(PhantomData<E>);
@@ -201,6 +252,7 @@ fn main() -> ExitCode {
         Command::Browser { runtime } => build().and_then(|b| browser::run(&b.host, &root(), &runtime.list())),
         Command::Fuzz(args) => build().and_then(|b| fuzz::run(&b.host, &root(), &args.options())),
         Command::Bench { only } => build().and_then(|b| bench::run(&b.host, &root(), 10, only)),
+        Command::Load(args) => load::run(&root(), &args.options()),
         Command::Conformance { suite, tests, runtime } => run_conformance(&suite, &tests, &runtime.list()),
         Command::Trace { id, from } => trace(&id, from),
     };
@@ -579,6 +631,27 @@ mod tests {
 
     fn parse(args: &[&str]) -> std::result::Result<Command, clap::Error> {
         Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn load_options() {
+        let Ok(Command::Load(args)) = parse(&["load"]) else { panic!() };
+        let o = args.options();
+        assert_eq!((o.users, o.duration, o.spawn_rate, o.url), (50, 60, None, None));
+        assert_eq!(o.runtimes, [shop::Runtime::ShopHost]);
+        assert!(o.extra.is_empty());
+        let Ok(Command::Load(args)) = parse(&["load", "--users=5", "--duration", "10", "--spawn-rate", "2.5", "--runtime", "spin", "--", "--html", "r.html"]) else { panic!() };
+        let o = args.options();
+        assert_eq!((o.users, o.duration, o.spawn_rate), (5, 10, Some(2.5)));
+        assert_eq!(o.runtimes, [shop::Runtime::Spin]);
+        assert_eq!(o.extra, ["--html", "r.html"]);
+        let Ok(Command::Load(args)) = parse(&["load", "--url", "http://127.0.0.1:3000", "--admin-token", "t"]) else { panic!() };
+        let o = args.options();
+        assert_eq!((o.url.as_deref(), o.admin_token.as_str()), (Some("http://127.0.0.1:3000"), "t"));
+        assert!(parse(&["load", "--url", "http://x", "--runtime", "spin"]).is_err());
+        assert!(parse(&["load", "--admin-token", "t"]).is_err());
+        assert!(parse(&["load", "--users", "0"]).is_err());
+        assert!(parse(&["load", "--duration", "1m"]).is_err());
     }
 
     #[test]
