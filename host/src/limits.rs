@@ -56,6 +56,19 @@ impl Limits {
         // async built-ins (`context.get`), which Spin 4 runs too.
         config.wasm_component_model_async(true);
         config.epoch_interruption(true);
+        // `SHOP_PROFILE=perfmap` (or `jitdump`): `perf` names the guests'
+        // functions instead of showing anonymous JIT addresses
+        // (docs/performance.md, "Profiling").
+        match std::env::var("SHOP_PROFILE").as_deref() {
+            Ok("perfmap") => {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
+            Ok("jitdump") => {
+                config.profiler(wasmtime::ProfilingStrategy::JitDump);
+            }
+            Ok(other) if !other.is_empty() => anyhow::bail!("SHOP_PROFILE={other}: expected `perfmap` or `jitdump`"),
+            _ => {}
+        }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(self.max_instances);
         // A component holds a few core instances (its module plus small
