@@ -76,12 +76,9 @@ enum Command {
     /// Build, then fuzz every HTTP API against api/openapi.json (schemathesis)
     #[command(args_override_self = true)]
     Fuzz(FuzzArgs),
-    /// Build, then measure the shop through shop-host (wrk, checkout, sign-in, events, traces)
-    Bench {
-        /// Only this part (default: all)
-        #[arg(value_enum, value_name = "PART")]
-        only: Option<bench::Part>,
-    },
+    /// Build, then measure the shop on shop-host beside real Spin and native baselines (one table; docs/performance.md)
+    #[command(args_override_self = true)]
+    Bench(BenchArgs),
     /// Build, then put shoppers on the shop with Locust (load/locustfile.py) and summarize
     ///
     /// Without --url it starts the shop itself (fresh state, every sku stocked)
@@ -138,6 +135,29 @@ impl Runtimes {
 /// (`cargo xtask test -- --nocapture` is `cargo test … -- --nocapture`).
 fn passed_on(extra: Vec<String>, after: Vec<String>) -> Vec<String> {
     if after.is_empty() { extra } else { extra.into_iter().chain(["--".to_string()]).chain(after).collect() }
+}
+
+/// `cargo xtask bench`'s parts, run length and outputs.
+#[derive(Args)]
+struct BenchArgs {
+    /// Only this part (default: the main table and the further parts but tracing)
+    #[arg(value_enum, value_name = "PART")]
+    only: Option<bench::Part>,
+    /// Length of each measured run, in seconds
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    seconds: u32,
+    /// Also write the figures as JSON, to FILE or (no FILE, or -) to stdout; the table then goes to stderr
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<PathBuf>,
+    /// Put the table into docs/performance.md's "Latest results" section (the whole bench only)
+    #[arg(long)]
+    update_docs: bool,
+}
+
+impl BenchArgs {
+    fn options(self) -> bench::Options {
+        bench::Options { seconds: self.seconds, only: self.only, json: self.json, update_docs: self.update_docs }
+    }
 }
 
 /// `cargo xtask fuzz`'s budget and callers.
@@ -251,7 +271,7 @@ fn main() -> ExitCode {
         Command::Test { extra, after } => test(&passed_on(extra, after)),
         Command::Browser { runtime } => build().and_then(|b| browser::run(&b.host, &root(), &runtime.list())),
         Command::Fuzz(args) => build().and_then(|b| fuzz::run(&b.host, &root(), &args.options())),
-        Command::Bench { only } => build().and_then(|b| bench::run(&b.host, &root(), 10, only)),
+        Command::Bench(args) => build().and_then(|b| bench::run(&b.host, &root(), &args.options())),
         Command::Load(args) => load::run(&root(), &args.options()),
         Command::Conformance { suite, tests, runtime } => run_conformance(&suite, &tests, &runtime.list()),
         Command::Trace { id, from } => trace(&id, from),
@@ -721,9 +741,31 @@ mod tests {
     }
 
     #[test]
-    fn bench_and_trace() {
-        assert!(matches!(parse(&["bench"]), Ok(Command::Bench { only: None })));
-        assert!(matches!(parse(&["bench", "sign-in"]), Ok(Command::Bench { only: Some(bench::Part::SignIn) })));
+    fn bench_options() {
+        let options = |args: &[&str]| match parse(args) {
+            Ok(Command::Bench(args)) => args.options(),
+            other => panic!("{args:?}: {:?}", other.err()),
+        };
+        let o = options(&["bench"]);
+        assert_eq!((o.seconds, o.only, o.json, o.update_docs), (10, None, None, false));
+        let o = options(&["bench", "sign-in", "--seconds", "3"]);
+        assert_eq!((o.seconds, o.only), (3, Some(bench::Part::SignIn)));
+        // --json alone (or before another option) is stdout, "-".
+        assert_eq!(options(&["bench", "--json"]).json, Some(PathBuf::from("-")));
+        assert_eq!(options(&["bench", "--json", "--seconds=2"]).json, Some(PathBuf::from("-")));
+        let o = options(&["bench", "--seconds", "3", "--json", "/tmp/b.json"]);
+        assert_eq!((o.seconds, o.json), (3, Some(PathBuf::from("/tmp/b.json"))));
+        assert_eq!(options(&["bench", "--json=-", "events"]).json, Some(PathBuf::from("-")));
+        assert!(options(&["bench", "--update-docs"]).update_docs);
+        // The last of a repeated option wins, as for the other commands.
+        assert_eq!(options(&["bench", "--seconds", "3", "--seconds", "4"]).seconds, 4);
+        for wrong in [&["bench", "--seconds", "0"][..], &["bench", "--seconds"], &["bench", "--seconds", "x"], &["bench", "load"], &["bench", "events", "tracing"]] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn trace_args() {
         assert!(parse(&["trace"]).is_err());
         assert!(matches!(parse(&["trace", "chk_1", "--from", "f"]), Ok(Command::Trace { id, from: Some(f) }) if id == "chk_1" && f == Path::new("f")));
     }

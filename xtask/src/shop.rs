@@ -190,6 +190,32 @@ impl Shop {
             .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l[6..].trim().to_string()))
             .unwrap_or_else(|| "unknown".into())
     }
+
+    /// Resident memory, in KiB, of every process in the runtime's process
+    /// group: `spin up` runs its triggers as child processes (and the
+    /// wrapper script of ../shared/tools/spin is one more), so the parent's
+    /// figure alone would undercount Spin. Not the redis-server started
+    /// for Spin, which is outside the group.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let group = self.child.id().to_string();
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let dir = entry.path();
+            // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces.
+            let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
+            let Some((_, after_comm)) = stat.rsplit_once(')') else { continue };
+            if after_comm.split_whitespace().nth(2) != Some(group.as_str()) {
+                continue;
+            }
+            let kib = std::fs::read_to_string(dir.join("status"))
+                .ok()
+                .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok());
+            if let Some(kib) = kib {
+                total = Some(total.unwrap_or(0) + kib);
+            }
+        }
+        total
+    }
 }
 
 impl Drop for Shop {
