@@ -4,7 +4,11 @@
 wasmtime::component::bindgen!({
     path: "wit/fermyon-spin",
     world: "fermyon:spin/host",
-    imports: { default: tracing },
+    imports: {
+        default: tracing,
+        // A write may wait for its turn (crate::sqlite) without holding a thread.
+        "fermyon:spin/sqlite": async | tracing,
+    },
     require_store_data_send: true,
     with: {
         "fermyon:spin/key-value.store": crate::key_value::OpenStore,
@@ -16,7 +20,7 @@ pub mod sqlite3 {
     wasmtime::component::bindgen!({
         path: "wit/spin-sqlite",
         world: "spin:sqlite/host",
-        imports: { default: tracing },
+        imports: { default: async | tracing },
         require_store_data_send: true,
         with: {
             "spin:sqlite/sqlite.connection": crate::sqlite::OpenConnection,

@@ -7,24 +7,37 @@
 //! only outside a transaction; an instance that ends mid-transaction has it
 //! rolled back, like a crashed client.
 //!
-//! SQL runs on the calling worker thread inside `block_in_place`, because a
-//! statement may wait on another writer's lock (busy timeout) and must not
-//! stall the other requests of that thread.
+//! Writers to one database take turns in the host ([`Database::turn`], a
+//! first-come-first-served semaphore of one): a connection about to write
+//! waits, without holding a thread, until the connection before it has
+//! finished its transaction, instead of retrying in SQLite's busy handler,
+//! whose sleeps grow and leave the database idle while writers doze (under
+//! 16 concurrent checkouts, most of a second). The turn covers the whole
+//! transaction, from its first write (or `BEGIN IMMEDIATE`) until the
+//! connection is back in autocommit.
+//!
+//! SQL runs on the calling worker thread: in WAL mode a statement takes
+//! microseconds, and handing the thread over for each one cost more than
+//! the statement. (A writer outside the host still makes a statement sleep
+//! in the busy handler; the shop has none.)
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use rusqlite::types::{Value as SqlValue, ValueRef};
+use tracing::Instrument;
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use crate::bindings::fermyon::spin::sqlite as v2;
 use crate::bindings::sqlite3::spin::sqlite::sqlite as v3;
 
-/// How long a statement waits for another connection's write lock.
+/// How long a statement waits for another connection's write lock (its
+/// turn in the host, then SQLite's own lock).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per label.
 const POOL_SIZE: usize = 16;
@@ -33,7 +46,9 @@ const MAX_OPEN_CONNECTIONS: usize = 256;
 
 /// Sleeps between tries while another connection holds the write lock,
 /// in growing steps (as SQLite's own busy handler does), for up to
-/// [`BUSY_TIMEOUT`] in all; each wait is counted in the metrics.
+/// [`BUSY_TIMEOUT`] in all; each wait is counted in the metrics. With the
+/// write turn this is reached only when a writer outside the turn holds the
+/// lock (another process, or a turn given up after [`BUSY_TIMEOUT`]).
 fn wait_for_lock(tries: i32) -> bool {
     const STEPS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
     let tries = tries.max(0) as usize;
@@ -52,11 +67,14 @@ fn wait_for_lock(tries: i32) -> bool {
     true
 }
 
-/// A database label's file and its idle connections.
+/// A database label's file, its idle connections and its write turn.
 pub struct Database {
     label: String,
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The right to write; tokio's semaphore hands it out in the order it
+    /// was asked for.
+    turn: Arc<Semaphore>,
 }
 
 impl Database {
@@ -101,6 +119,7 @@ impl SqliteDatabases {
                 path,
                 idle: Mutex::new(Vec::new()),
                 label: label.clone(),
+                turn: Arc::new(Semaphore::new(1)),
             };
             let conn = db
                 .connect()
@@ -122,14 +141,66 @@ impl SqliteDatabases {
 pub struct OpenConnection {
     db: Arc<Database>,
     conn: Option<Connection>,
+    /// This connection's turn to write, while it has it.
+    writing: Option<OwnedSemaphorePermit>,
+}
+
+impl OpenConnection {
+    /// Runs one statement, taking the write turn first when the statement
+    /// writes and giving it back once the transaction is over.
+    async fn run(&mut self, statement: &str, parameters: Vec<SqlValue>) -> Result<Rows, Failure> {
+        if self.writing.is_none() {
+            let writes = {
+                let conn = self.conn.as_ref().ok_or(Failure::InvalidConnection)?;
+                let stmt = conn.prepare_cached(statement).map_err(failure)?;
+                !stmt.readonly() || begins_writing(statement)
+            };
+            if writes {
+                self.writing = take_turn(&self.db.turn).await;
+            }
+        }
+        let conn = self.conn.as_ref().ok_or(Failure::InvalidConnection)?;
+        let result = conn.prepare_cached(statement).map_err(failure).and_then(|mut stmt| rows(&mut stmt, parameters));
+        if conn.is_autocommit() {
+            self.writing = None;
+        }
+        result
+    }
+}
+
+/// Waits for the turn to write, up to [`BUSY_TIMEOUT`]; `None` when it gave
+/// up, and then SQLite's own lock still guards the write.
+async fn take_turn(turn: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = turn.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    let started = Instant::now();
+    let permit = tokio::time::timeout(BUSY_TIMEOUT, turn.clone().acquire_owned()).await.ok().and_then(Result::ok);
+    if let Some(m) = crate::telemetry::metrics::get() {
+        m.sqlite_lock_waits.inc();
+        m.sqlite_lock_wait_seconds.inc_by(started.elapsed().as_secs_f64());
+    }
+    permit
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.db.release(conn);
+            self.db.release(conn); // rolls back before the turn goes
         }
+        self.writing = None;
     }
+}
+
+/// `BEGIN IMMEDIATE` and `BEGIN EXCLUSIVE` take the write lock at once,
+/// though SQLite counts every `BEGIN` as read-only.
+fn begins_writing(statement: &str) -> bool {
+    let mut words = statement.split_whitespace();
+    words.next().is_some_and(|w| w.eq_ignore_ascii_case("BEGIN"))
+        && words.next().is_some_and(|w| {
+            let w = w.trim_end_matches(';');
+            w.eq_ignore_ascii_case("IMMEDIATE") || w.eq_ignore_ascii_case("EXCLUSIVE")
+        })
 }
 
 /// What one instance may do with SQLite.
@@ -156,24 +227,22 @@ impl SqliteState {
         let conn = tokio::task::block_in_place(|| db.connect()).map_err(|e| Failure::Io(e.to_string()))?;
         let handle = self
             .table
-            .push(OpenConnection { db, conn: Some(conn) })
+            .push(OpenConnection { db, conn: Some(conn), writing: None })
             .map_err(|e| Failure::Io(e.to_string()))?;
         self.open_connections += 1;
         Ok(handle)
     }
 
-    fn execute(
+    async fn execute(
         &mut self,
         handle: &Resource<OpenConnection>,
         statement: &str,
         parameters: Vec<SqlValue>,
     ) -> Result<Rows, Failure> {
-        let open = self.table.get(handle).map_err(|_| Failure::InvalidConnection)?;
-        let conn = open.conn.as_ref().ok_or(Failure::InvalidConnection)?;
+        let open = self.table.get_mut(handle).map_err(|_| Failure::InvalidConnection)?;
         let kind = crate::telemetry::statement_kind(statement);
         let span = crate::telemetry::database_span("sqlite", kind, &open.db.label);
-        let _in_span = span.enter();
-        let result = tokio::task::block_in_place(|| run(conn, statement, parameters));
+        let result = open.run(statement, parameters).instrument(span.clone()).await;
         if result.is_err() {
             span.record("otel.status_code", "ERROR");
         }
@@ -205,21 +274,23 @@ struct Rows {
     rows: Vec<Vec<SqlValue>>,
 }
 
-fn run(conn: &Connection, statement: &str, parameters: Vec<SqlValue>) -> Result<Rows, Failure> {
-    let fail = |e: rusqlite::Error| match e.sqlite_error_code() {
+fn failure(e: rusqlite::Error) -> Failure {
+    match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => Failure::DatabaseFull,
         _ => Failure::Io(e.to_string()),
-    };
-    let mut stmt = conn.prepare_cached(statement).map_err(fail)?;
+    }
+}
+
+fn rows(stmt: &mut rusqlite::CachedStatement<'_>, parameters: Vec<SqlValue>) -> Result<Rows, Failure> {
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let mut rows_out = Vec::new();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(parameters))
-        .map_err(fail)?;
-    while let Some(row) = rows.next().map_err(fail)? {
+        .map_err(failure)?;
+    while let Some(row) = rows.next().map_err(failure)? {
         let mut values = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
-            let value = match row.get_ref(i).map_err(fail)? {
+            let value = match row.get_ref(i).map_err(failure)? {
                 ValueRef::Null => SqlValue::Null,
                 ValueRef::Integer(i) => SqlValue::Integer(i),
                 ValueRef::Real(f) => SqlValue::Real(f),
@@ -299,49 +370,141 @@ interface_version!(v2);
 interface_version!(v3);
 
 impl v2::HostConnection for SqliteState {
-    fn open(&mut self, database: String) -> Result<Resource<OpenConnection>, v2::Error> {
+    async fn open(&mut self, database: String) -> Result<Resource<OpenConnection>, v2::Error> {
         SqliteState::open(self, &database).map_err(Into::into)
     }
 
-    fn execute(
+    async fn execute(
         &mut self,
         conn: Resource<OpenConnection>,
         statement: String,
         parameters: Vec<v2::Value>,
     ) -> Result<v2::QueryResult, v2::Error> {
         let params = parameters.into_iter().map(SqlValue::from).collect();
-        SqliteState::execute(self, &conn, &statement, params).map(Into::into).map_err(Into::into)
+        SqliteState::execute(self, &conn, &statement, params).await.map(Into::into).map_err(Into::into)
     }
 
-    fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
         self.close(conn)
     }
 }
 
 impl v3::HostConnection for SqliteState {
-    fn open(&mut self, database: String) -> Result<Resource<OpenConnection>, v3::Error> {
+    async fn open(&mut self, database: String) -> Result<Resource<OpenConnection>, v3::Error> {
         SqliteState::open(self, &database).map_err(Into::into)
     }
 
-    fn execute(
+    async fn execute(
         &mut self,
         conn: Resource<OpenConnection>,
         statement: String,
         parameters: Vec<v3::Value>,
     ) -> Result<v3::QueryResult, v3::Error> {
         let params = parameters.into_iter().map(SqlValue::from).collect();
-        SqliteState::execute(self, &conn, &statement, params).map(Into::into).map_err(Into::into)
+        SqliteState::execute(self, &conn, &statement, params).await.map(Into::into).map_err(Into::into)
     }
 
-    fn last_insert_rowid(&mut self, conn: Resource<OpenConnection>) -> i64 {
+    async fn last_insert_rowid(&mut self, conn: Resource<OpenConnection>) -> i64 {
         self.connection(&conn).map_or(0, Connection::last_insert_rowid)
     }
 
-    fn changes(&mut self, conn: Resource<OpenConnection>) -> u64 {
+    async fn changes(&mut self, conn: Resource<OpenConnection>) -> u64 {
         self.connection(&conn).map_or(0, Connection::changes)
     }
 
-    fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
         self.close(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn begin_immediate_and_exclusive_count_as_writes() {
+        assert!(begins_writing("BEGIN IMMEDIATE"));
+        assert!(begins_writing("  begin exclusive;"));
+        assert!(begins_writing("BEGIN IMMEDIATE TRANSACTION"));
+        assert!(!begins_writing("BEGIN"));
+        assert!(!begins_writing("BEGIN DEFERRED"));
+        assert!(!begins_writing("SELECT 'BEGIN IMMEDIATE'"));
+    }
+
+    fn database(name: &str) -> (PathBuf, Arc<Database>) {
+        let dir = std::env::temp_dir().join(format!("shop-sqlite-turn-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dbs = SqliteDatabases::open([("default".to_string(), dir.join("default.db"))]).unwrap();
+        (dir, dbs.databases["default"].clone())
+    }
+
+    fn open(db: &Arc<Database>) -> OpenConnection {
+        OpenConnection { db: db.clone(), conn: Some(db.connect().unwrap()), writing: None }
+    }
+
+    async fn run(conn: &mut OpenConnection, sql: &str) -> Vec<Vec<SqlValue>> {
+        match conn.run(sql, vec![]).await {
+            Ok(rows) => rows.rows,
+            Err(_) => panic!("{sql} failed"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_keeps_the_turn_until_it_commits_and_writers_then_go_in_the_order_they_came() {
+        let (dir, db) = database("order");
+        let mut first = open(&db);
+        run(&mut first, "CREATE TABLE t (n INTEGER)").await;
+        assert!(first.writing.is_none(), "an autocommit write gives the turn back at once");
+        run(&mut first, "BEGIN IMMEDIATE").await;
+        assert!(first.writing.is_some());
+        run(&mut first, "INSERT INTO t VALUES (1)").await;
+        let mut writers = Vec::new();
+        for n in 2..5 {
+            let mut next = open(&db);
+            writers.push(tokio::spawn(async move {
+                run(&mut next, &format!("INSERT INTO t VALUES ({n})")).await;
+                next.writing.is_some()
+            }));
+            // Each is waiting before the next comes.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        run(&mut first, "COMMIT").await;
+        assert!(first.writing.is_none());
+        for writer in writers {
+            assert!(!writer.await.unwrap(), "each gave the turn back after its write");
+        }
+        let rows = run(&mut open(&db), "SELECT n FROM t ORDER BY rowid").await;
+        let order: Vec<_> = rows.into_iter().map(|r| r[0].clone()).collect();
+        assert_eq!(order, (1..5).map(SqlValue::Integer).collect::<Vec<_>>(), "the transaction first, then the waiting writers in order");
+        assert_eq!(db.turn.available_permits(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_dropped_mid_transaction_rolls_back_and_gives_the_turn_back() {
+        let (dir, db) = database("dropped");
+        let mut first = open(&db);
+        run(&mut first, "CREATE TABLE t (n INTEGER)").await;
+        run(&mut first, "BEGIN").await;
+        assert!(first.writing.is_none(), "a deferred BEGIN writes nothing yet");
+        run(&mut first, "INSERT INTO t VALUES (1)").await;
+        assert!(first.writing.is_some(), "a deferred transaction takes the turn at its first write");
+        drop(first);
+        assert_eq!(db.turn.available_permits(), 1);
+        let rows = run(&mut open(&db), "SELECT count(*) FROM t").await;
+        assert_eq!(rows, vec![vec![SqlValue::Integer(0)]]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_outside_a_transaction_gives_the_turn_back() {
+        let (dir, db) = database("failed");
+        let mut conn = open(&db);
+        run(&mut conn, "CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
+        run(&mut conn, "INSERT INTO t VALUES (1)").await;
+        assert!(conn.run("INSERT INTO t VALUES (1)", vec![]).await.is_err());
+        assert!(conn.writing.is_none());
+        assert_eq!(db.turn.available_permits(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
