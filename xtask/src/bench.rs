@@ -40,6 +40,9 @@ macro_rules! say {
 /// A part of the bench to run alone.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Part {
+    /// Checkouts on shop-host alone (1, 4, 16, 64 clients), no Spin: for
+    /// trying a change quickly
+    Checkout,
     /// Time from checkout to payment.captured on a real Redis
     Events,
     /// What a sign-in (argon2id) costs, against GET /api/customers/me
@@ -73,6 +76,7 @@ pub fn run(host_bin: &Path, root: &Path, options: &Options) -> Result {
     let outcome = match options.only {
         Some(Part::Tracing) => tracing_cost(host_bin, root, seconds, &work.path, &mut report),
         Some(Part::Events) => events_latency(host_bin, root, &work.path, &mut report),
+        Some(Part::Checkout) => checkouts_alone(host_bin, root, seconds, &work.path, &mut report),
         only => main_table(host_bin, root, seconds, only == Some(Part::SignIn), &work.path, &mut report),
     };
     // What was measured is shown even when a later part failed.
@@ -234,6 +238,12 @@ fn main_table(host_bin: &Path, root: &Path, seconds: u32, sign_in_only: bool, wo
     }
     drop(shop);
     events_latency(host_bin, root, work, report)
+}
+
+fn checkouts_alone(host_bin: &Path, root: &Path, seconds: u32, work: &Path, report: &mut Report) -> Result {
+    let shop = serve(host_bin, root, &root.join("spin.toml"), &work.join("shop-state"), admin(), SHOP_READY)?;
+    let sku = prepare_shop(&shop.base)?;
+    checkouts(&shop, &sku, &OnSpin::NotFound, seconds, report)
 }
 
 fn mib(kib: u64) -> f64 {
