@@ -1020,10 +1020,12 @@ fn order_id_field(body: &[u8], field: &str) -> Option<String> {
 mod tests {
     #[test]
     fn wrk_latencies_in_ms() {
-        assert_eq!(super::wrk_ms("812.00us"), Some(0.812));
-        assert_eq!(super::wrk_ms("1.23ms"), Some(1.23));
-        assert_eq!(super::wrk_ms("2.01s"), Some(2010.0));
-        assert_eq!(super::wrk_ms("1.00m"), Some(60_000.0));
+        // Decimal fractions are not exact in binary: compare within a nanosecond.
+        let ms = |text: &str| super::wrk_ms(text).map(|ms| (ms * 1e6).round() / 1e6);
+        assert_eq!(ms("812.00us"), Some(0.812));
+        assert_eq!(ms("1.23ms"), Some(1.23));
+        assert_eq!(ms("2.01s"), Some(2010.0));
+        assert_eq!(ms("1.00m"), Some(60_000.0));
         assert_eq!(super::wrk_ms("fast"), None);
         assert_eq!(super::wrk_ms(""), None);
     }
