@@ -302,6 +302,14 @@ impl Step {
             _ => None,
         }
     }
+
+    /// Whether the step's `running` entry must be in the journal before its
+    /// call: so for the steps that have a compensation, which recovery must
+    /// know to have started (to undo, or to look up what it did). The others
+    /// only read, or after the order are idempotent and run again.
+    pub fn journaled_before_call(self) -> bool {
+        self.compensation().is_some()
+    }
 }
 
 /// The steps of one checkout, in order; a guest checkout has no customer to

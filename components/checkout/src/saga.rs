@@ -1,8 +1,18 @@
 //! The saga runner: does what the planner (`domain::next`) says, calling the
-//! services through [`Services`] and writing every step to a [`Journal`]
-//! before and after it. Both are traits so the runner is tested natively
-//! with fakes; in the component they are the WIT imports (`services.rs`) and
-//! the SQLite journal (`store.rs`).
+//! services through [`Services`] and writing every step's start and end to a
+//! [`Journal`]. Both are traits so the runner is tested natively with fakes;
+//! in the component they are the WIT imports (`services.rs`) and the SQLite
+//! journal (`store.rs`).
+//!
+//! Entries are written in batches, one transaction each, at the points where
+//! recovery needs them ([`Saga::flush`]): before the call of a step that has a
+//! compensation ([`Step::journaled_before_call`]), when the event is stored,
+//! and when the run ends. Everything else waits for the next batch: a read-only
+//! step lost in a crash leaves nothing to undo, an idempotent step after the
+//! order is simply run again, and a lost end entry reads as "running", which
+//! recovery resolves as it does a crash during the call. A happy checkout so
+//! writes five batches instead of twenty-odd transactions, and holds the
+//! checkout database's write turn that much less.
 
 use serde_json::{Value, json};
 use shop_shared::event::{self, EventLine, OrderPlaced, OrderTotals};
@@ -60,25 +70,29 @@ pub struct NewOrder {
 /// transactional outbox in checkout's own database.
 pub type OutboxEvent = shop_shared::event::Envelope;
 
-/// Where the saga writes what happens. Every write fails with 409
-/// `checkout_in_progress` once another driver has taken the checkout over.
-pub trait Journal {
-    fn step_started(&mut self, step: Step, position: usize, at: i64) -> Result<(), ApiError>;
-    fn step_ended(
-        &mut self,
-        step: Step,
-        outcome: Outcome,
-        duration_ms: Option<i64>,
-        error: Option<&str>,
-        state: &SagaState,
-    ) -> Result<(), ApiError>;
-    /// With the state, which a compensation may have learned from (the id of
-    /// an authorization found by its key).
-    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64, state: &SagaState) -> Result<(), ApiError>;
+/// One thing the journal records about a checkout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// The step is about to call; until its end is journaled, its effect is
+    /// uncertain.
+    Started { step: Step, position: usize, at: i64 },
+    Ended { step: Step, outcome: Outcome, duration_ms: Option<i64>, error: Option<String> },
+    Compensated { step: Step, at: i64, duration_ms: i64 },
+    /// `order.placed`, into the outbox.
+    Event(OutboxEvent),
     /// A compensation failed: the checkout waits in `compensating` for recovery.
-    fn compensation_stuck(&mut self) -> Result<(), ApiError>;
-    fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError>;
-    fn finish(&mut self, status: Status, order_id: Option<&str>, response: &StoredError) -> Result<(), ApiError>;
+    Stuck,
+    /// The final answer, which every replay of the key gets.
+    Finished { status: Status, order_id: Option<String>, response: StoredError },
+}
+
+/// Where the saga writes what happens.
+pub trait Journal {
+    /// Writes `entries`, in order, and the saga's `state` (which a step or a
+    /// compensation may have learned from) in one transaction: all or none.
+    /// Fails with 409 `checkout_in_progress` once another driver has taken
+    /// the checkout over.
+    fn write(&mut self, entries: &[Entry], state: &SagaState) -> Result<(), ApiError>;
 }
 
 /// Knobs from Spin variables.
@@ -145,6 +159,8 @@ pub struct Saga<'a, S: Services, J: Journal> {
     records: Vec<StepRecord>,
     state: SagaState,
     mode: Mode,
+    /// Entries not yet written: the next [`Saga::flush`] writes them.
+    pending: Vec<Entry>,
 }
 
 impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
@@ -197,6 +213,7 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             records,
             state,
             mode,
+            pending: Vec::new(),
         }
     }
 
@@ -220,28 +237,29 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         let mut ran = Vec::new();
         loop {
             match next(&self.plan, &self.records, self.mode) {
-                Next::Run(step) if ran.contains(&step) => return Ok(self.wait()),
+                Next::Run(step) if ran.contains(&step) => return self.wait(),
                 Next::Run(step) => {
                     ran.push(step);
                     self.run_step(step)?
                 }
-                Next::Wait => return Ok(self.wait()),
+                Next::Wait => return self.wait(),
                 Next::Resolve(step) => self.resolve(step)?,
                 Next::Compensate(step) => {
                     if let Err(error) = self.compensate(step) {
                         eprintln!("checkout {}: compensating {} failed, recovery will retry: {error}", self.checkout_id, step.name());
-                        self.journal.compensation_stuck()?;
+                        self.pending.push(Entry::Stuck);
+                        self.flush()?;
                         return Ok(Conclusion::Pending(self.failure()));
                     }
                 }
                 Next::Finish(Final::Completed) => {
                     let response = StoredError { status: 201, body: self.placed_body().to_string() };
-                    self.journal.finish(Status::Completed, Some(&self.ids.order_id), &response)?;
+                    self.finish(Status::Completed, Some(self.ids.order_id.clone()), &response)?;
                     return Ok(Conclusion::Finished(Status::Completed, response));
                 }
                 Next::Finish(Final::Failed) => {
                     let response = self.failure();
-                    self.journal.finish(Status::Failed, None, &response)?;
+                    self.finish(Status::Failed, None, &response)?;
                     return Ok(Conclusion::Finished(Status::Failed, response));
                 }
             }
@@ -250,9 +268,26 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
 
     /// The order exists but its event is not stored yet: the client hears
     /// of the order, and the checkout stays unfinished for recovery.
-    fn wait(&self) -> Conclusion {
+    fn wait(&mut self) -> Result<Conclusion, ApiError> {
         eprintln!("checkout {}: order.placed is not stored yet; recovery will store it", self.checkout_id);
-        Conclusion::Pending(StoredError { status: 201, body: self.placed_body().to_string() })
+        self.flush()?;
+        Ok(Conclusion::Pending(StoredError { status: 201, body: self.placed_body().to_string() }))
+    }
+
+    fn finish(&mut self, status: Status, order_id: Option<String>, response: &StoredError) -> Result<(), ApiError> {
+        self.pending.push(Entry::Finished { status, order_id, response: response.clone() });
+        self.flush()
+    }
+
+    /// Writes the pending entries, with the state as it is now. Entries a
+    /// failed write did not store stay pending.
+    fn flush(&mut self) -> Result<(), ApiError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.journal.write(&self.pending, &self.state)?;
+        self.pending.clear();
+        Ok(())
     }
 
     fn order_placed(&self) -> bool {
@@ -268,23 +303,29 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         let position = self.plan.iter().position(|s| *s == step).unwrap_or(0);
         let mut span = Span::start(&format!("saga step {}", step.name()), Kind::Internal);
         span.attribute("shop.saga.step", step.name());
-        self.journal.step_started(step, position, started)?;
+        self.pending.push(Entry::Started { step, position, at: started });
         self.records.push(StepRecord { step, outcome: Outcome::Running, compensated: false });
+        if step.journaled_before_call() {
+            self.flush()?;
+        }
         let result = self.execute(step);
         if let Err(e) = &result {
             span.fail(&e.to_string());
         }
-        self.pause_at(step, true);
-        self.end_step(step, result, Some(now_millis() - started))?;
-        self.pause_at(step, false);
-        Ok(())
+        self.pause_at(step, true)?;
+        self.end_step(step, result, Some(now_millis() - started));
+        self.pause_at(step, false)
     }
 
-    /// Blocks if the fault injection names this place.
-    fn pause_at(&self, step: Step, before_journal: bool) {
-        let Some(pause) = self.settings.pause else { return };
+    /// Blocks if the fault injection names this place; a pause after a step
+    /// first writes the step's end, as its name promises.
+    fn pause_at(&mut self, step: Step, before_journal: bool) -> Result<(), ApiError> {
+        let Some(pause) = self.settings.pause else { return Ok(()) };
         if pause != (Pause { step, before_journal }) {
-            return;
+            return Ok(());
+        }
+        if !before_journal {
+            self.flush()?;
         }
         eprintln!(
             "checkout {}: paused after {} (checkout_pause_after_step) for {} s",
@@ -293,9 +334,10 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             self.settings.pause_seconds
         );
         std::thread::sleep(std::time::Duration::from_secs(self.settings.pause_seconds));
+        Ok(())
     }
 
-    fn end_step(&mut self, step: Step, result: Result<(), ApiError>, duration_ms: Option<i64>) -> Result<(), ApiError> {
+    fn end_step(&mut self, step: Step, result: Result<(), ApiError>, duration_ms: Option<i64>) {
         let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
         let error = result.err();
         if let Some(error) = &error {
@@ -305,12 +347,11 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
                 self.state.failure = Some(error.into());
             }
         }
-        let message = error.as_ref().map(|e| format!("{} {}", e.code, e.message));
-        self.journal.step_ended(step, outcome, duration_ms, message.as_deref(), &self.state)?;
+        let error = error.as_ref().map(|e| format!("{} {}", e.code, e.message));
+        self.pending.push(Entry::Ended { step, outcome, duration_ms, error });
         if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {
             record.outcome = outcome;
         }
-        Ok(())
     }
 
     /// A step whose end was never journaled (the host died during it).
@@ -327,7 +368,8 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             // is idempotent and treats "nothing to undo" as done.
             _ => Err(interrupted(&self.checkout_id)),
         };
-        self.end_step(step, result, None)
+        self.end_step(step, result, None);
+        Ok(())
     }
 
     fn execute(&mut self, step: Step) -> Result<(), ApiError> {
@@ -379,8 +421,14 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
             Step::CreateOrder => services.create_order(&self.new_order()?),
             Step::EmptyCart => services.empty_cart(&self.request.cart_id),
             Step::PublishOrderPlaced => {
-                let event = self.order_placed_event()?;
-                self.journal.enqueue(&event)
+                // Stored now, with what is pending: whether it was stored
+                // is this step's outcome.
+                self.pending.push(Entry::Event(self.order_placed_event()?));
+                let stored = self.flush();
+                if stored.is_err() {
+                    self.pending.retain(|entry| !matches!(entry, Entry::Event(_)));
+                }
+                stored
             }
         }
     }
@@ -393,7 +441,7 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         if let Err(e) = &result {
             span.fail(&e.to_string());
         }
-        result.map(|()| self.compensated(step, started))?
+        result.map(|()| self.compensated(step, started))
     }
 
     fn undo(&mut self, step: Step) -> Result<(), ApiError> {
@@ -430,13 +478,14 @@ impl<'a, S: Services, J: Journal> Saga<'a, S, J> {
         Ok(())
     }
 
-    fn compensated(&mut self, step: Step, started: i64) -> Result<(), ApiError> {
+    /// Compensations are idempotent, so theirs is written with the next
+    /// batch: one lost in a crash is simply done again.
+    fn compensated(&mut self, step: Step, started: i64) {
         let now = now_millis();
-        self.journal.step_compensated(step, now, now - started, &self.state)?;
+        self.pending.push(Entry::Compensated { step, at: now, duration_ms: now - started });
         if let Some(record) = self.records.iter_mut().find(|r| r.step == step) {
             record.compensated = true;
         }
-        Ok(())
     }
 
     fn new_order(&self) -> Result<NewOrder, ApiError> {
@@ -497,6 +546,7 @@ fn missing(what: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::rc::Rc;
 
     use super::*;
     use crate::domain::Totals;
@@ -515,6 +565,18 @@ mod tests {
         lost_authorization: Option<String>,
         lookup_fails: bool,
         calls: RefCell<Vec<String>>,
+        /// The calls again, with the journal's writes between them when the
+        /// journal shares it.
+        log: Log,
+    }
+
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    impl Fake {
+        fn call(&self, what: String) {
+            self.log.borrow_mut().push(what.clone());
+            self.calls.borrow_mut().push(what);
+        }
     }
 
     fn eur(amount: i64) -> Money {
@@ -541,25 +603,25 @@ mod tests {
             if self.out_of_stock {
                 return Err(ApiError::conflict("out_of_stock", "no"));
             }
-            self.calls.borrow_mut().push(format!("reserve {id}"));
+            self.call(format!("reserve {id}"));
             Ok(())
         }
         fn release(&self, id: &str) -> Result<(), ApiError> {
-            self.calls.borrow_mut().push(format!("release {id}"));
+            self.call(format!("release {id}"));
             Ok(())
         }
         fn authorize(&self, key: &str, amount: &Money, _: &Card) -> Result<String, ApiError> {
             if let Some(error) = &self.decline {
                 return Err(error.clone());
             }
-            self.calls.borrow_mut().push(format!("authorize {key} {}", amount.amount));
+            self.call(format!("authorize {key} {}", amount.amount));
             Ok("pay_1".into())
         }
         fn void(&self, _: &str, id: &str) -> Result<(), ApiError> {
             if self.void_fails {
                 return Err(ApiError::unavailable("payment_unavailable", "down"));
             }
-            self.calls.borrow_mut().push(format!("void {id}"));
+            self.call(format!("void {id}"));
             Ok(())
         }
         fn find_authorization(&self, key: &str) -> Result<Option<String>, ApiError> {
@@ -570,18 +632,18 @@ mod tests {
             Ok(self.lost_authorization.clone())
         }
         fn create_order(&self, order: &NewOrder) -> Result<(), ApiError> {
-            self.calls.borrow_mut().push(format!("create {}", order.id));
+            self.call(format!("create {}", order.id));
             Ok(())
         }
         fn order_exists(&self, _: &str) -> Result<bool, ApiError> {
             Ok(false)
         }
         fn fail_order(&self, id: &str, _: &str) -> Result<(), ApiError> {
-            self.calls.borrow_mut().push(format!("fail {id}"));
+            self.call(format!("fail {id}"));
             Ok(())
         }
         fn empty_cart(&self, id: &str) -> Result<(), ApiError> {
-            self.calls.borrow_mut().push(format!("empty {id}"));
+            self.call(format!("empty {id}"));
             Ok(())
         }
     }
@@ -595,44 +657,64 @@ mod tests {
         response: Option<StoredError>,
         /// The state as last journaled.
         state: Option<SagaState>,
+        /// Shared with [`Fake::log`]: writes and calls in the order they
+        /// happened.
+        log: Log,
+    }
+
+    impl Memory {
+        fn sharing(log: &Log) -> Memory {
+            Memory { log: log.clone(), ..Memory::default() }
+        }
+
+        /// A resumed saga's earlier steps are in the store, not here.
+        fn step(&mut self, step: Step) -> &mut (Step, Outcome, bool) {
+            match self.steps.iter().position(|s| s.0 == step) {
+                Some(i) => &mut self.steps[i],
+                None => {
+                    self.steps.push((step, Outcome::Ok, false));
+                    self.steps.last_mut().unwrap()
+                }
+            }
+        }
     }
 
     impl Journal for Memory {
-        fn step_started(&mut self, step: Step, _: usize, _: i64) -> Result<(), ApiError> {
-            self.steps.push((step, Outcome::Running, false));
-            Ok(())
-        }
-        fn step_ended(&mut self, step: Step, outcome: Outcome, _: Option<i64>, _: Option<&str>, state: &SagaState) -> Result<(), ApiError> {
-            // A resumed saga's running step is in the store, not here.
-            match self.steps.iter_mut().find(|s| s.0 == step) {
-                Some(s) => s.1 = outcome,
-                None => self.steps.push((step, outcome, false)),
+        fn write(&mut self, entries: &[Entry], state: &SagaState) -> Result<(), ApiError> {
+            let mut written = Vec::new();
+            for entry in entries {
+                match entry {
+                    Entry::Started { step, .. } => {
+                        *self.step(*step) = (*step, Outcome::Running, false);
+                        written.push(format!("started {}", step.name()));
+                    }
+                    Entry::Ended { step, outcome, .. } => {
+                        self.step(*step).1 = *outcome;
+                        written.push(format!("{} {}", outcome.as_str(), step.name()));
+                    }
+                    Entry::Compensated { step, .. } => {
+                        self.step(*step).2 = true;
+                        written.push(format!("compensated {}", step.name()));
+                    }
+                    Entry::Event(event) => {
+                        self.outbox.push(event.clone());
+                        written.push("event".into());
+                    }
+                    Entry::Stuck => {
+                        self.status = Some(Status::Compensating);
+                        written.push("stuck".into());
+                    }
+                    Entry::Finished { status, response, .. } => {
+                        let from = self.status.unwrap_or(Status::Running);
+                        assert!(from.can_become(*status), "{from:?} -> {status:?}");
+                        self.status = Some(*status);
+                        self.response = Some(response.clone());
+                        written.push(format!("finished {}", status.as_str()));
+                    }
+                }
             }
             self.state = Some(state.clone());
-            Ok(())
-        }
-        fn step_compensated(&mut self, step: Step, _: i64, _: i64, state: &SagaState) -> Result<(), ApiError> {
-            self.state = Some(state.clone());
-            // A resumed saga's earlier steps are in the store, not here.
-            match self.steps.iter_mut().find(|s| s.0 == step) {
-                Some(s) => s.2 = true,
-                None => self.steps.push((step, Outcome::Ok, true)),
-            }
-            Ok(())
-        }
-        fn compensation_stuck(&mut self) -> Result<(), ApiError> {
-            self.status = Some(Status::Compensating);
-            Ok(())
-        }
-        fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError> {
-            self.outbox.push(event.clone());
-            Ok(())
-        }
-        fn finish(&mut self, status: Status, _: Option<&str>, response: &StoredError) -> Result<(), ApiError> {
-            let from = self.status.unwrap_or(Status::Running);
-            assert!(from.can_become(status), "{from:?} -> {status:?}");
-            self.status = Some(status);
-            self.response = Some(response.clone());
+            self.log.borrow_mut().push(format!("write [{}]", written.join(", ")));
             Ok(())
         }
     }
@@ -689,6 +771,58 @@ mod tests {
         assert_eq!((event.kind.as_str(), event.correlation_id.as_str(), event.id.as_str()), ("order.placed", "chk_1", "evt_1"));
         assert_eq!(event.data["order_id"], "ord_1");
         assert!(journal.steps.iter().all(|s| s.1 == Outcome::Ok));
+    }
+
+    #[test]
+    fn a_step_with_a_compensation_is_journaled_as_running_before_its_call_and_the_rest_waits_for_the_next_write() {
+        let log = Log::default();
+        let fake = Fake { cart: vec![("A".into(), 2)], log: log.clone(), ..Fake::default() };
+        let mut journal = Memory::sharing(&log);
+        run(&fake, &mut journal);
+        assert_eq!(
+            *log.borrow(),
+            [
+                "write [started load_cart, ok load_cart, started price_lines, ok price_lines, started quote_shipping, \
+                 ok quote_shipping, started compute_tax, ok compute_tax, started reserve_stock]",
+                "reserve res_1",
+                "write [ok reserve_stock, started authorize_payment]",
+                "authorize chk_1:authorize 3000",
+                "write [ok authorize_payment, started create_order]",
+                "create ord_1",
+                // After the order a crash finds create_order running, asks
+                // orders, and goes forward: emptying the cart again is harmless.
+                "empty cart-1",
+                "write [ok create_order, started empty_cart, ok empty_cart, started publish_order_placed, event]",
+                "write [ok publish_order_placed, finished completed]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_checkout_writes_its_compensations_with_its_answer() {
+        let log = Log::default();
+        let decline = ApiError::new(402, "card_declined", "declined");
+        let fake = Fake { cart: vec![("A".into(), 1)], decline: Some(decline), log: log.clone(), ..Fake::default() };
+        let mut journal = Memory::sharing(&log);
+        run(&fake, &mut journal);
+        let log = log.borrow();
+        assert_eq!(log[log.len() - 2..], [
+            "release res_1",
+            "write [failed authorize_payment, compensated authorize_payment, compensated reserve_stock, finished failed]",
+        ]);
+    }
+
+    #[test]
+    fn a_pause_after_a_step_comes_after_its_end_is_written() {
+        let log = Log::default();
+        let fake = Fake { cart: vec![("A".into(), 1)], log: log.clone(), ..Fake::default() };
+        let mut journal = Memory::sharing(&log);
+        let settings = Settings { pause: Pause::parse("reserve_stock"), ..settings() };
+        Saga::start(&fake, &mut journal, &settings, "chk_1", request(), card()).run().unwrap();
+        let log = log.borrow();
+        let at = log.iter().position(|line| line == "reserve res_1").unwrap();
+        assert_eq!(log[at + 1], "write [ok reserve_stock]");
+        assert_eq!(log[at + 2], "write [started authorize_payment]");
     }
 
     #[test]

@@ -29,9 +29,12 @@ use shop_shared::{ApiError, db, now_millis};
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::domain::{OrderRequest, Outcome, SagaState, Status, Step, StepRecord, StoredError};
-use crate::saga::{Journal, OutboxEvent};
+use crate::saga::{Entry, Journal};
 
 const DATABASE: &str = "checkout";
+/// Raise it when [`SCHEMA`] changes: a database at another version is set
+/// up again (every statement is `IF NOT EXISTS`).
+const SCHEMA_VERSION: &str = "1";
 
 const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS checkouts (
@@ -103,10 +106,7 @@ const ROW_COLUMNS: &str =
 
 impl CheckoutStore {
     pub fn open() -> Result<Self, ApiError> {
-        let db = Connection::open(DATABASE).map_err(|e| unavailable("opening", e))?;
-        for statement in SCHEMA {
-            db.execute(statement, &[]).map_err(|e| unavailable("setting up", e))?;
-        }
+        let db = db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, |doing, e| unavailable(doing, e))?;
         Ok(CheckoutStore { db })
     }
 
@@ -240,132 +240,98 @@ pub struct SqlJournal<'a> {
 }
 
 impl SqlJournal<'_> {
-    /// Moves the checkout on (`updated_at`, and the saga state if given), only
-    /// while `owner` still drives it.
-    fn touch(&self, state: Option<&SagaState>) -> Result<(), ApiError> {
-        let now = Value::Integer(now_millis());
-        let id = Value::Text(self.id.clone());
-        let owner = Value::Text(self.owner.clone());
-        let result = match state {
-            Some(state) => self.store.query(
-                "UPDATE checkouts SET updated_at = ?, state = ?
-                 WHERE id = ? AND owner = ? AND status IN ('running', 'compensating') RETURNING id",
-                &[now, Value::Text(to_json(state)?), id, owner],
-            )?,
-            None => self.store.query(
-                "UPDATE checkouts SET updated_at = ?
-                 WHERE id = ? AND owner = ? AND status IN ('running', 'compensating') RETURNING id",
-                &[now, id, owner],
-            )?,
-        };
+    /// Moves the checkout on (`updated_at`, the saga state), only while
+    /// `owner` still drives it.
+    fn touch(&self, state: &SagaState) -> Result<(), ApiError> {
+        let result = self.store.query(
+            "UPDATE checkouts SET updated_at = ?, state = ?
+             WHERE id = ? AND owner = ? AND status IN ('running', 'compensating') RETURNING id",
+            &[Value::Integer(now_millis()), Value::Text(to_json(state)?), self.id(), self.owner()],
+        )?;
         if result.rows.is_empty() {
             return Err(taken_over(&self.id));
         }
         Ok(())
     }
-}
 
-impl Journal for SqlJournal<'_> {
-    fn step_started(&mut self, step: Step, position: usize, at: i64) -> Result<(), ApiError> {
-        self.store.transaction(|store| {
-            self.touch(None)?;
-            store.query(
+    fn apply(&self, entry: &Entry) -> Result<(), ApiError> {
+        let step_name = |step: &Step| Value::Text(step.name().to_owned());
+        match entry {
+            Entry::Started { step, position, at } => self.store.query(
                 "INSERT INTO steps (checkout_id, step, position, outcome, started_at) VALUES (?, ?, ?, 'running', ?)
                  ON CONFLICT (checkout_id, step) DO UPDATE SET outcome = 'running', started_at = excluded.started_at",
-                &[
-                    Value::Text(self.id.clone()),
-                    Value::Text(step.name().to_owned()),
-                    Value::Integer(position as i64),
-                    Value::Integer(at),
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn step_ended(
-        &mut self,
-        step: Step,
-        outcome: Outcome,
-        duration_ms: Option<i64>,
-        error: Option<&str>,
-        state: &SagaState,
-    ) -> Result<(), ApiError> {
-        self.store.transaction(|store| {
-            self.touch(Some(state))?;
-            store.query(
+                &[self.id(), step_name(step), Value::Integer(*position as i64), Value::Integer(*at)],
+            ),
+            Entry::Ended { step, outcome, duration_ms, error } => self.store.query(
                 "UPDATE steps SET outcome = ?, duration_ms = ?, error = ? WHERE checkout_id = ? AND step = ?",
                 &[
                     Value::Text(outcome.as_str().to_owned()),
                     duration_ms.map_or(Value::Null, Value::Integer),
-                    error.map_or(Value::Null, |e| Value::Text(e.to_owned())),
-                    Value::Text(self.id.clone()),
-                    Value::Text(step.name().to_owned()),
+                    error.as_ref().map_or(Value::Null, |e| Value::Text(e.clone())),
+                    self.id(),
+                    step_name(step),
                 ],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn step_compensated(&mut self, step: Step, at: i64, duration_ms: i64, state: &SagaState) -> Result<(), ApiError> {
-        self.store.transaction(|store| {
-            self.touch(Some(state))?;
-            store.query(
-                "UPDATE steps SET compensated_at = ?, compensation_ms = ? WHERE checkout_id = ? AND step = ?",
-                &[
-                    Value::Integer(at),
-                    Value::Integer(duration_ms),
-                    Value::Text(self.id.clone()),
-                    Value::Text(step.name().to_owned()),
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn compensation_stuck(&mut self) -> Result<(), ApiError> {
-        self.touch(None)?;
-        self.store.query(
-            "UPDATE checkouts SET status = 'compensating' WHERE id = ? AND owner = ?",
-            &[Value::Text(self.id.clone()), Value::Text(self.owner.clone())],
-        )?;
-        Ok(())
-    }
-
-    fn enqueue(&mut self, event: &OutboxEvent) -> Result<(), ApiError> {
-        // The shared outbox's table; `publish_events` sends it after the saga.
-        self.touch(None)?;
-        shop_shared::outbox::enqueue(&self.store.db, event).map_err(|e| unavailable("writing the outbox", e))
-    }
-
-    fn finish(&mut self, status: Status, order_id: Option<&str>, response: &StoredError) -> Result<(), ApiError> {
-        debug_assert!(status.is_final());
-        // Only from the statuses that may become `status`.
-        let from: Vec<String> = [Status::Running, Status::Compensating]
-            .into_iter()
-            .filter(|from| from.can_become(status))
-            .map(|from| format!("'{}'", from.as_str()))
-            .collect();
-        let result = self.store.query(
-            &format!(
-                "UPDATE checkouts SET status = ?, order_id = ?, response_status = ?, response_body = ?, updated_at = ?
-                 WHERE id = ? AND owner = ? AND status IN ({}) RETURNING id",
-                from.join(", ")
             ),
-            &[
-                Value::Text(status.as_str().to_owned()),
-                order_id.map_or(Value::Null, |id| Value::Text(id.to_owned())),
-                Value::Integer(response.status.into()),
-                Value::Text(response.body.clone()),
-                Value::Integer(now_millis()),
-                Value::Text(self.id.clone()),
-                Value::Text(self.owner.clone()),
-            ],
-        )?;
-        if result.rows.is_empty() {
-            return Err(taken_over(&self.id));
+            Entry::Compensated { step, at, duration_ms } => self.store.query(
+                "UPDATE steps SET compensated_at = ?, compensation_ms = ? WHERE checkout_id = ? AND step = ?",
+                &[Value::Integer(*at), Value::Integer(*duration_ms), self.id(), step_name(step)],
+            ),
+            // The shared outbox's table; `publish_events` sends it after the saga.
+            Entry::Event(event) => {
+                return shop_shared::outbox::enqueue(&self.store.db, event)
+                    .map_err(|e| unavailable("writing the outbox", e));
+            }
+            Entry::Stuck => {
+                self.store.query("UPDATE checkouts SET status = 'compensating' WHERE id = ?", &[self.id()])
+            }
+            Entry::Finished { status, order_id, response } => {
+                debug_assert!(status.is_final());
+                // Only from the statuses that may become `status`.
+                let from: Vec<String> = [Status::Running, Status::Compensating]
+                    .into_iter()
+                    .filter(|from| from.can_become(*status))
+                    .map(|from| format!("'{}'", from.as_str()))
+                    .collect();
+                let result = self.store.query(
+                    &format!(
+                        "UPDATE checkouts SET status = ?, order_id = ?, response_status = ?, response_body = ?
+                         WHERE id = ? AND status IN ({}) RETURNING id",
+                        from.join(", ")
+                    ),
+                    &[
+                        Value::Text(status.as_str().to_owned()),
+                        order_id.as_ref().map_or(Value::Null, |id| Value::Text(id.clone())),
+                        Value::Integer(response.status.into()),
+                        Value::Text(response.body.clone()),
+                        self.id(),
+                    ],
+                )?;
+                if result.rows.is_empty() {
+                    return Err(taken_over(&self.id));
+                }
+                return Ok(());
+            }
         }
-        Ok(())
+        .map(drop)
+    }
+
+    fn id(&self) -> Value {
+        Value::Text(self.id.clone())
+    }
+
+    fn owner(&self) -> Value {
+        Value::Text(self.owner.clone())
+    }
+}
+
+impl Journal for SqlJournal<'_> {
+    /// One `BEGIN IMMEDIATE` transaction: the owner check (and the state)
+    /// first, so a checkout taken over writes nothing.
+    fn write(&mut self, entries: &[Entry], state: &SagaState) -> Result<(), ApiError> {
+        self.store.transaction(|_| {
+            self.touch(state)?;
+            entries.iter().try_for_each(|entry| self.apply(entry))
+        })
     }
 }
 

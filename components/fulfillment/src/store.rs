@@ -19,37 +19,35 @@ const DATABASE: &str = "fulfillment";
 const COLUMNS: &str = "order_id, id, status, carrier, tracking_number, reservation_id, lines, address, email,
     customer_id, payment_authorization_id, correlation_id, created_at, shipped_at, cancelled_at, cancel_reason";
 
-/// Opens the database and creates the `shipments` table if missing.
+/// Raise it when [`SCHEMA`] changes: a database at another version is set
+/// up again (every statement is `IF NOT EXISTS`).
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS shipments (
+        order_id TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        carrier TEXT NOT NULL,
+        tracking_number TEXT NOT NULL,
+        reservation_id TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        address TEXT,
+        email TEXT,
+        customer_id TEXT,
+        payment_authorization_id TEXT,
+        correlation_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        shipped_at INTEGER,
+        cancelled_at INTEGER,
+        cancel_reason TEXT
+    )",
+    "CREATE TABLE IF NOT EXISTS shipment_access (order_id TEXT PRIMARY KEY, token_digest TEXT NOT NULL)",
+];
+
+/// Opens the database, setting its tables up on first use.
 pub fn open() -> Result<Connection, ApiError> {
-    let conn = Connection::open(DATABASE).map_err(|e| unavailable(format!("opening: {e}")))?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS shipments (
-            order_id TEXT PRIMARY KEY,
-            id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            carrier TEXT NOT NULL,
-            tracking_number TEXT NOT NULL,
-            reservation_id TEXT NOT NULL,
-            lines TEXT NOT NULL,
-            address TEXT,
-            email TEXT,
-            customer_id TEXT,
-            payment_authorization_id TEXT,
-            correlation_id TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            shipped_at INTEGER,
-            cancelled_at INTEGER,
-            cancel_reason TEXT
-        )",
-        &[],
-    )
-    .map_err(|e| unavailable(format!("setting up: {e}")))?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS shipment_access (order_id TEXT PRIMARY KEY, token_digest TEXT NOT NULL)",
-        &[],
-    )
-    .map_err(|e| unavailable(format!("setting up: {e}")))?;
-    Ok(conn)
+    shop_shared::db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, |doing, e| unavailable(format!("{doing}: {e}")))
 }
 
 /// The digest of the access token of a guest's order, if it has one.

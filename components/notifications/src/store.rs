@@ -15,6 +15,9 @@ use spin_sdk::sqlite::{Connection, Value};
 use crate::domain::Recipient;
 
 const DATABASE: &str = "notifications";
+/// Raise it when [`SCHEMA`] changes: a database at another version is set
+/// up again (every statement is `IF NOT EXISTS`).
+const SCHEMA_VERSION: &str = "1";
 
 const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS messages (
@@ -41,12 +44,9 @@ const SCHEMA: [&str; 4] = [
 /// The most messages one mailbox listing returns.
 pub const MAX_LISTED: u32 = 200;
 
+/// Opens the database, setting its tables up on first use.
 pub fn open() -> Result<Connection, ApiError> {
-    let conn = Connection::open(DATABASE).map_err(|e| unavailable(format!("opening: {e}")))?;
-    for statement in SCHEMA {
-        conn.execute(statement, &[]).map_err(|e| unavailable(format!("setting up: {e}")))?;
-    }
-    Ok(conn)
+    shop_shared::db::open(DATABASE, SCHEMA_VERSION, &SCHEMA, |doing, e| unavailable(format!("{doing}: {e}")))
 }
 
 pub fn unavailable(detail: String) -> ApiError {
