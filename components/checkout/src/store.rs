@@ -173,10 +173,15 @@ impl CheckoutStore {
 
     /// Unfinished checkouts nobody has moved on since `cutoff`, oldest first.
     pub fn stale(&self, cutoff: i64, limit: u32) -> Result<Vec<String>, ApiError> {
+        // The limit is in the SQL, not bound: SQLite plans with a bound
+        // LIMIT's value and so prepares the statement again at every binding
+        // (this runs before every checkout).
         let result = self.query(
-            "SELECT id FROM checkouts WHERE status IN ('running', 'compensating') AND updated_at < ?
-             ORDER BY updated_at LIMIT ?",
-            &[Value::Integer(cutoff), Value::Integer(limit.into())],
+            &format!(
+                "SELECT id FROM checkouts WHERE status IN ('running', 'compensating') AND updated_at < ?
+                 ORDER BY updated_at LIMIT {limit}"
+            ),
+            &[Value::Integer(cutoff)],
         )?;
         Ok(result.rows.iter().filter_map(|row| row.get::<&str>(0).map(str::to_owned)).collect())
     }

@@ -69,16 +69,15 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
+/// Sets the inbox (and the dead letters) up on first use, behind a version
+/// ([`crate::db::ensure_schema`]): in the steady state one query per event.
 pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
-    exec(
-        conn,
-        "CREATE TABLE IF NOT EXISTS inbox (
-            event_id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            applied_at INTEGER NOT NULL
-        )",
-        &[],
-    )?;
+    const INBOX: &str = "CREATE TABLE IF NOT EXISTS inbox (
+        event_id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+    )";
+    crate::db::ensure_schema(conn, "inbox_schema", "1", &[INBOX], &crate::db::as_text, |_| Ok(()))?;
     dead_letters::ensure_schema(conn)
 }
 

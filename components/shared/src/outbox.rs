@@ -278,16 +278,18 @@ fn deliver(conn: &Connection, redis_address: &str, policy: Policy, scope: Scope)
     let mut seen = 0;
     'runs: while seen < MAX_PER_RUN {
         let now = now_millis();
+        // The limit is written into the SQL, not bound: SQLite plans with a
+        // bound LIMIT's value, so binding it again makes it prepare the
+        // statement again each time (this runs after every checkout).
         let batch = exec(
             conn,
-            "SELECT id, type, envelope, awaiting, publishes FROM outbox
-             WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ? AND (? OR publishes = 0)
-             ORDER BY created_at, rowid LIMIT ?",
-            &[
-                Value::Integer(now),
-                Value::Integer((scope == Scope::Due).into()),
-                Value::Integer(BATCH.min(MAX_PER_RUN - seen).into()),
-            ],
+            &format!(
+                "SELECT id, type, envelope, awaiting, publishes FROM outbox
+                 WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ? AND (? OR publishes = 0)
+                 ORDER BY created_at, rowid LIMIT {}",
+                BATCH.min(MAX_PER_RUN - seen)
+            ),
+            &[Value::Integer(now), Value::Integer((scope == Scope::Due).into())],
         )?;
         if batch.rows.is_empty() {
             break;
