@@ -68,6 +68,8 @@ pub struct App {
     /// `(address, channel, component)` of every Redis trigger, rendered.
     pub redis_triggers: Vec<(String, String, String)>,
     pub cron_triggers: Vec<CronTrigger>,
+    /// Turns for client requests.
+    pub admission: crate::limits::Admission,
     engine: Engine,
 }
 
@@ -374,6 +376,7 @@ impl App {
             brokers: Arc::new(brokers),
             redis_triggers,
             cron_triggers: manifest.cron_triggers.clone(),
+            admission: crate::limits::Admission::new(&options.limits),
             engine,
         });
         Ok((app, loader))

@@ -196,9 +196,17 @@ impl App {
         }
         headers.apply(&mut req, client);
         let run = Invocation::start(request_span(&method, &route, &path, &component_id, false), telemetry::extract(&Headers(req.headers())));
-        let response = match self.component(&component_id) {
-            Some(component) => self.invoke(&component, req, &run).instrument(run.span.clone()).await,
-            None => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
+        let response = match (self.component(&component_id), self.admission.turn().await) {
+            (Some(component), Ok(turn)) => self.invoke(&component, req, &run, turn).instrument(run.span.clone()).await,
+            (None, _) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
+            (Some(_), Err(waited)) => {
+                tracing::warn!(component = %component_id, "no turn to run within {} s; answered 503", waited.as_secs_f64());
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    &format!("the host had no turn to run the request within {} s; retry shortly", waited.as_secs_f64()),
+                )
+            }
         };
         self.finish_request(&run, &method, &path, &component_id, response.status(), started);
         response
@@ -216,7 +224,7 @@ impl App {
         req.headers_mut().remove(http::header::HOST);
         RouteHeaders::chained(&path).apply(&mut req, SocketAddr::from(([127, 0, 0, 1], 0)));
         let run = Invocation::nested(request_span(&method, "/...", &path, &component.id, true), outer);
-        let response = self.invoke(&component, req, &run).instrument(run.span.clone()).await;
+        let response = self.invoke(&component, req, &run, None).instrument(run.span.clone()).await;
         self.finish_request(&run, &method, &format!("{path} (chained)"), &component.id, response.status(), started);
         Some(response)
     }
@@ -232,8 +240,15 @@ impl App {
         run.span.in_scope(|| log_request(method, path, component, status, started));
     }
 
-    /// Runs one fresh instance of `component` on `req`.
-    async fn invoke<B>(self: &Arc<Self>, component: &LoadedComponent, req: Request<B>, run: &Invocation) -> Response<HyperOutgoingBody>
+    /// Runs one fresh instance of `component` on `req`; `turn` (a client
+    /// request's) is held until the guest has finished, body included.
+    async fn invoke<B>(
+        self: &Arc<Self>,
+        component: &LoadedComponent,
+        req: Request<B>,
+        run: &Invocation,
+        turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Response<HyperOutgoingBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -291,6 +306,7 @@ impl App {
             }
             .await;
             drop(permit);
+            drop(turn);
             if let Err(e) = &result {
                 tracing::warn!(component = %id, "component failed: {e:?}");
             }

@@ -73,6 +73,10 @@ struct UpArgs {
     /// Longest time a component may work on one request, in seconds.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Client requests whose components run at once; more wait their turn
+    /// in arrival order (0: no bound). The default is four per core.
+    #[arg(long, value_name = "N")]
+    max_running_requests: Option<usize>,
     /// A Redis server (`redis://host:port`) for every Redis address of the
     /// app. Without it, addresses the user did not set are served by the
     /// embedded broker.
@@ -105,6 +109,7 @@ struct UpArgs {
 }
 
 fn main() -> Result<()> {
+    limits::bound_heap_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args),
@@ -141,6 +146,7 @@ fn up(args: UpArgs) -> Result<()> {
         limits: limits::Limits {
             max_instance_memory: args.max_instance_memory_mib << 20,
             request_timeout: Duration::from_secs(args.request_timeout_secs),
+            running_requests: args.max_running_requests.unwrap_or(limits::Limits::default().running_requests),
             ..limits::Limits::default()
         },
         redis: args.redis.clone(),

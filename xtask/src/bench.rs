@@ -6,7 +6,8 @@
 //!   so `shop-host ÷ Spin` is the host's own gain;
 //! - `native hello`: a plain Rust HTTP server answering a constant, the
 //!   ceiling of what loopback and wrk allow here;
-//! - the checkout's own peak across client counts, which it should hold.
+//! - the checkout's own peak so far as clients are added (1, 4, 16, 64),
+//!   which it should hold.
 //!
 //! Machines are shared and noisy, so the ratios are what to compare between
 //! runs, not the absolute numbers. Everything ends in one table (and, with
@@ -356,7 +357,10 @@ fn checkouts(shop: &Shop, sku: &str, spin: &OnSpin, seconds: u32, report: &mut R
         (None, OnSpin::Up { .. }) if ON_SPIN.contains(&clients) => SPIN_FAILED,
         (None, other) => other.absent(),
     };
-    let peak = runs.iter().map(|(_, r, ..)| r.per_sec).fold(0.0, f64::max);
+    // "Rises or holds as clients are added": each run against the best of
+    // the runs with fewer clients (and itself), so a fall shows where it
+    // happens and a rise from one client is not counted against it.
+    let mut peak = 0.0_f64;
     let (mut failures, mut spin_failures) = (0, None::<usize>);
     for (clients, ours, rss, theirs) in &runs {
         let clients = *clients;
@@ -369,7 +373,8 @@ fn checkouts(shop: &Shop, sku: &str, spin: &OnSpin, seconds: u32, report: &mut R
             details.extend([("spin_p50_ms", run.p50_ms), ("spin_p99_ms", run.p99_ms), ("spin_failures", run.failed() as f64)]);
         }
 
-        // Throughput against its own peak ("never falls more than 10%").
+        // Throughput against its peak so far ("never falls more than 10%").
+        peak = peak.max(ours.per_sec);
         let mut row = Row::new(Section::Checkout, "checkouts/s", Some(clients), Unit::PerSec);
         row.shop_host = Some(ours.per_sec);
         row.spin = spin_cell(theirs, clients, |r| r.per_sec);
