@@ -328,6 +328,7 @@ fn live(what: &str, connections: usize, runtime: &str, m: &Measure) {
 fn checkouts(shop: &Shop, sku: &str, spin: &OnSpin, seconds: u32, report: &mut Report) -> Result {
     const CLIENTS: [usize; 4] = [1, 4, 16, 64];
     const ON_SPIN: [usize; 2] = [1, 16];
+    const SETTLE: Duration = Duration::from_secs(30);
     say!();
     say!("POST /api/checkout (a cart of one line; the saga through 8 imported services), {seconds}s per run");
     let mut runs = Vec::new();
@@ -335,9 +336,14 @@ fn checkouts(shop: &Shop, sku: &str, spin: &OnSpin, seconds: u32, report: &mut R
         let ours = checkout_run(&shop.base, sku, clients, seconds)?;
         let rss = shop.rss_kib();
         live_checkout(clients, "shop-host", &ours);
+        // Each run starts on idle cores: the runtime before it may still be
+        // delivering its orders' events.
+        shop.settle(SETTLE);
         let theirs = match spin {
             OnSpin::Up { shop: spin_shop, sku: spin_sku, .. } if ON_SPIN.contains(&clients) => {
-                match checkout_run(&spin_shop.base, spin_sku, clients, seconds) {
+                let run = checkout_run(&spin_shop.base, spin_sku, clients, seconds);
+                spin_shop.settle(SETTLE);
+                match run {
                     Ok(run) => {
                         live_checkout(clients, "spin", &run);
                         Some((run, spin_shop.rss_kib()))

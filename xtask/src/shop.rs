@@ -197,16 +197,8 @@ impl Shop {
     /// figure alone would undercount Spin. Not the redis-server started
     /// for Spin, which is outside the group.
     pub fn rss_kib(&self) -> Option<u64> {
-        let group = self.child.id().to_string();
         let mut total = None;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let dir = entry.path();
-            // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces.
-            let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
-            let Some((_, after_comm)) = stat.rsplit_once(')') else { continue };
-            if after_comm.split_whitespace().nth(2) != Some(group.as_str()) {
-                continue;
-            }
+        for (dir, _) in self.group() {
             let kib = std::fs::read_to_string(dir.join("status"))
                 .ok()
                 .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok());
@@ -215,6 +207,43 @@ impl Shop {
             }
         }
         total
+    }
+
+    /// Waits (up to `at_most`) until the runtime is idle: less than a tenth
+    /// of a core used over half a second. After a run the runtime may still
+    /// be working off its event backlog, which would slow the next run down.
+    pub fn settle(&self, at_most: std::time::Duration) {
+        const WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
+        let cpu_ticks = || -> u64 {
+            // utime and stime, in clock ticks (100 per second).
+            self.group()
+                .map(|(_, fields)| fields.iter().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum::<u64>())
+                .sum()
+        };
+        let until = std::time::Instant::now() + at_most;
+        let mut before = cpu_ticks();
+        while std::time::Instant::now() < until {
+            std::thread::sleep(WINDOW);
+            let now = cpu_ticks();
+            if now.saturating_sub(before) < 5 {
+                return;
+            }
+            before = now;
+        }
+    }
+
+    /// The runtime's process group: each process's /proc directory and its
+    /// stat fields after the command name.
+    fn group(&self) -> impl Iterator<Item = (std::path::PathBuf, Vec<String>)> {
+        let group = self.child.id().to_string();
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(move |entry| {
+            let dir = entry.path();
+            // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces.
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let (_, after_comm) = stat.rsplit_once(')')?;
+            let fields: Vec<String> = after_comm.split_whitespace().map(str::to_owned).collect();
+            (fields.get(2) == Some(&group)).then_some((dir, fields))
+        })
     }
 }
 
