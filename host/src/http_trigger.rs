@@ -196,17 +196,19 @@ impl App {
         }
         headers.apply(&mut req, client);
         let run = Invocation::start(request_span(&method, &route, &path, &component_id, false), telemetry::extract(&Headers(req.headers())));
-        let response = match (self.component(&component_id), self.admission.turn().await) {
-            (Some(component), Ok(turn)) => self.invoke(&component, req, &run, turn).instrument(run.span.clone()).await,
-            (None, _) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
-            (Some(_), Err(waited)) => {
-                tracing::warn!(component = %component_id, "no turn to run within {} s; answered 503", waited.as_secs_f64());
-                error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    &format!("the host had no turn to run the request within {} s; retry shortly", waited.as_secs_f64()),
-                )
-            }
+        let response = match self.component(&component_id) {
+            None => error_response(StatusCode::INTERNAL_SERVER_ERROR, "component_missing", "route has no component"),
+            Some(component) => match self.admission.turn().await {
+                Ok(turn) => self.invoke(&component, req, &run, turn).instrument(run.span.clone()).await,
+                Err(waited) => {
+                    tracing::warn!(component = %component_id, "no turn to run within {} s; answered 503", waited.as_secs_f64());
+                    error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        &format!("the host had no turn to run the request within {} s; retry shortly", waited.as_secs_f64()),
+                    )
+                }
+            },
         };
         self.finish_request(&run, &method, &path, &component_id, response.status(), started);
         response

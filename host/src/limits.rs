@@ -198,7 +198,7 @@ pub fn bound_heap_arenas() {
 /// Four per core: enough to keep the cores busy while some requests wait on
 /// SQLite's write turn or on Redis, few enough that a burst does not run
 /// every request at once.
-fn default_running_requests() -> usize {
+pub fn default_running_requests() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

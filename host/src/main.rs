@@ -146,7 +146,7 @@ fn up(args: UpArgs) -> Result<()> {
         limits: limits::Limits {
             max_instance_memory: args.max_instance_memory_mib << 20,
             request_timeout: Duration::from_secs(args.request_timeout_secs),
-            running_requests: args.max_running_requests.unwrap_or(limits::Limits::default().running_requests),
+            running_requests: args.max_running_requests.unwrap_or_else(limits::default_running_requests),
             ..limits::Limits::default()
         },
         redis: args.redis.clone(),
