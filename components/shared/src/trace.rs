@@ -54,6 +54,17 @@ impl Context {
         let sampled = u8::from_str_radix(flags, 16).is_ok_and(|f| f & 1 == 1);
         valid.then(|| Context { trace_id: trace_id.to_string(), span_id: span_id.to_string(), sampled })
     }
+
+    /// The runtime's span, as `outer-span-context` answers it; `None` when
+    /// the runtime has none (all zeros). Spin 4.1 writes the ids as plain
+    /// hex numbers, so an id whose first digit is 0 comes one digit short
+    /// (one trace in sixteen): the leading zeros are put back.
+    #[cfg_attr(not(all(target_arch = "wasm32", feature = "otel")), allow(dead_code))]
+    fn runtime(trace_id: &str, span_id: &str, sampled: bool) -> Option<Context> {
+        let pad = |id: &str, len: usize| (id.len() <= len).then(|| format!("{id:0>len$}"));
+        let context = Context { trace_id: pad(trace_id, 32)?, span_id: pad(span_id, 16)?, sampled };
+        Context::parse(&context.traceparent())
+    }
 }
 
 thread_local! {
@@ -196,10 +207,7 @@ mod platform {
 
     pub fn outer() -> Option<Context> {
         let outer = wit::outer_span_context();
-        let sampled = outer.trace_flags.contains(wit::TraceFlags::SAMPLED);
-        let context = Context { trace_id: outer.trace_id, span_id: outer.span_id, sampled };
-        // Spin answers zeros when it has no span (tracing off).
-        Context::parse(&context.traceparent()).map(|_| context)
+        Context::runtime(&outer.trace_id, &outer.span_id, outer.trace_flags.contains(wit::TraceFlags::SAMPLED))
     }
 
     pub fn start(parent: &Context, name: &str, kind: Kind) -> Option<Open> {
@@ -292,6 +300,21 @@ mod tests {
         assert!(!c.sampled);
         assert!(c.traceparent().ends_with("-00"));
         assert!(Context::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").expect("valid").sampled);
+    }
+
+    #[test]
+    fn the_runtimes_span_gets_back_the_leading_zeros_spin_drops() {
+        let c = Context::runtime("14f57d12fc51cab8122057c7a303a10", "bec03e34d9ccdb9f", true).expect("valid");
+        assert_eq!(c.traceparent(), "00-014f57d12fc51cab8122057c7a303a10-bec03e34d9ccdb9f-01");
+        let c = Context::runtime("0af7651916cd43dd8448eb211c80319c", "7ad6b7169203331", false).expect("valid");
+        assert_eq!(c.traceparent(), "00-0af7651916cd43dd8448eb211c80319c-07ad6b7169203331-00");
+        // No span (tracing off): zeros, written either way.
+        assert!(Context::runtime("0", "0", false).is_none());
+        assert!(Context::runtime("00000000000000000000000000000000", "0000000000000000", false).is_none());
+        // Too long or not hex: not a span.
+        assert!(Context::runtime("10af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true).is_none());
+        assert!(Context::runtime("", "b7ad6b7169203331", true).is_none());
+        assert!(Context::runtime("0af7651916cd43dd8448eb211c8031xz", "b7ad6b7169203331", true).is_none());
     }
 
     #[test]

@@ -112,9 +112,12 @@ impl wit::Host for GuestSpans {
 
     fn outer_span_context(&mut self) -> wit::SpanContext {
         let sc = &self.outer;
+        // As Spin writes them: hex numbers without their leading zeros (an
+        // id starting with 0 comes a digit short), so that a component run
+        // here copes with what Spin answers.
         wit::SpanContext {
-            trace_id: format!("{}", sc.trace_id()),
-            span_id: format!("{}", sc.span_id()),
+            trace_id: format!("{:x}", sc.trace_id()),
+            span_id: format!("{:x}", sc.span_id()),
             trace_flags: if sc.is_sampled() { wit::TraceFlags::SAMPLED } else { wit::TraceFlags::empty() },
             is_remote: false,
             trace_state: Vec::new(),
