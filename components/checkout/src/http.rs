@@ -23,10 +23,12 @@
 //!   n, "payment_declined": n, …}}`, counted from the journal (what the
 //!   admin's metrics report as `shop_checkouts`).
 //!
-//! A completed checkout's `order.placed` is published right after the saga
-//! (and after recovery finishes a checkout forward). Publishing is after
-//! COMMIT and never fails the checkout: with Redis down the answer is still
-//! 201 and the event waits in the outbox for the next checkout or the flush.
+//! A completed checkout's `order.placed` is published once its answer has
+//! gone out ([`Answer::then_publish`]; after recovery finishes a checkout
+//! forward, before its answer). Publishing is after COMMIT and never fails
+//! the checkout: with Redis down the answer is still 201 and the event
+//! waits in the outbox for the next checkout or the flush. The shopper does
+//! not wait for the broker: the event is already durable in the outbox.
 
 use serde_json::{Value, json};
 use shop_shared::auth::{ORDER_TOKEN_PREFIX, order_token_digest};
@@ -71,17 +73,31 @@ pub const RECOVERY_BATCH: u32 = 100;
 const WAIT_FOR_WINNER_MS: i64 = 15_000;
 const POLL_MS: u64 = 100;
 
-pub async fn handle(incoming: IncomingRequest, services: &impl Services) -> Response {
-    respond(incoming, services).await.unwrap_or_else(IntoResponse::into_response)
+/// What a request is answered, and the work left for after the answer.
+pub struct Answer {
+    pub response: Response,
+    /// The store whose outbox holds what the request decided (a placed
+    /// order's `order.placed`): published once the response is out.
+    pub then_publish: Option<CheckoutStore>,
 }
 
-async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Response, ApiError> {
+impl From<Response> for Answer {
+    fn from(response: Response) -> Answer {
+        Answer { response, then_publish: None }
+    }
+}
+
+pub async fn handle(incoming: IncomingRequest, services: &impl Services) -> Answer {
+    respond(incoming, services).await.unwrap_or_else(|e| e.into_response().into())
+}
+
+async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<Answer, ApiError> {
     let request = read_request(incoming)?;
     let admin = event_admin::serve(&request, "checkout", CheckoutStore::open, async |_, envelope| {
         Err(format!("checkout consumes no events; {} ({}) is not for it", envelope.id, envelope.kind))
     });
     if let Some(answer) = admin.await {
-        return answer;
+        return answer.map(Answer::from);
     }
     let (route, params) = router().resolve(request.method(), request.path())?;
     match route {
@@ -90,14 +106,14 @@ async fn respond(incoming: IncomingRequest, services: &impl Services) -> Result<
             require_admin(&request)?;
             let store = CheckoutStore::open()?;
             let recovered = recover_stale(&store, services, RECOVERY_BATCH)?;
-            Ok(json_response(200, &json!({ "recovered": recovered })))
+            Ok(json_response(200, &json!({ "recovered": recovered })).into())
         }
-        Route::Get => get(params.get("id")),
+        Route::Get => get(params.get("id")).map(Answer::from),
         Route::Outcomes => {
             require_admin(&request)?;
             let outcomes: serde_json::Map<String, Value> =
                 CheckoutStore::open()?.outcomes()?.into_iter().map(|(outcome, n)| (outcome, json!(n))).collect();
-            Ok(json_response(200, &json!({ "outcomes": outcomes })))
+            Ok(json_response(200, &json!({ "outcomes": outcomes })).into())
         }
     }
 }
@@ -130,7 +146,7 @@ fn grace_millis() -> i64 {
 }
 
 /// `POST /api/checkout`
-fn place(request: &Request, services: &impl Services) -> Result<Response, ApiError> {
+fn place(request: &Request, services: &impl Services) -> Result<Answer, ApiError> {
     let key = check_idempotency_key(request.header("idempotency-key").and_then(|v| v.as_str()))?;
     let caller = Caller::of(request)?;
     let mut checkout = parse_body(&JsonBody::parse(request.body())?)?;
@@ -152,14 +168,15 @@ fn place(request: &Request, services: &impl Services) -> Result<Response, ApiErr
             let settings = settings();
             let mut journal = store.journal(&id, &owner);
             let conclusion = Saga::start(services, &mut journal, &settings, &id, checkout.order, checkout.card).run();
-            store.publish_events();
-            let response = match conclusion? {
-                Conclusion::Finished(_, response) | Conclusion::Pending(response) => response,
+            let response = match conclusion {
+                Ok(Conclusion::Finished(_, response) | Conclusion::Pending(response)) => response,
+                Err(e) => return Ok(Answer { response: e.into_response(), then_publish: Some(store) }),
             };
-            Ok(match access_token {
+            let response = match access_token {
                 Some(token) if response.status == 201 => with_access_token(&response, &token),
                 _ => stored_response(&response),
-            })
+            };
+            Ok(Answer { response, then_publish: Some(store) })
         }
         Claim::Existing(existing) => {
             if existing.fingerprint != fingerprint {
@@ -169,7 +186,7 @@ fn place(request: &Request, services: &impl Services) -> Result<Response, ApiErr
                 )
                 .with("checkout_id", existing.id));
             }
-            replay(&store, *existing)
+            replay(&store, *existing).map(Answer::from)
         }
     }
 }

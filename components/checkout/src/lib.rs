@@ -17,10 +17,16 @@ mod store;
 #[cfg(target_arch = "wasm32")]
 mod timer;
 
+/// Answers first, then publishes what the request decided: the shopper
+/// does not wait for the broker.
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    http::handle(request, &services::Wired).await
+async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    let answer = http::handle(request, &services::Wired).await;
+    shop_shared::request::send(out, answer.response).await;
+    if let Some(store) = answer.then_publish {
+        store.publish_events();
+    }
 }
 
 shop_shared::cron_component!(crate::timer::tick);

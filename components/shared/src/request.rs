@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use spin_sdk::http::{IncomingRequest, Request};
+use spin_sdk::http::{IncomingRequest, OutgoingResponse, Request, Response, ResponseOutparam};
 
 use crate::ApiError;
 
@@ -21,6 +21,21 @@ const READ_CHUNK_BYTES: u64 = 64 * 1024;
 pub const MAX_DISCARDED_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 const DISCARD_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// Sends `response` through `out`, as `#[http_component]` does with a
+/// response a handler returns: for a handler that has work left once its
+/// answer is out (the runtime keeps the instance until the handler ends).
+pub async fn send(out: ResponseOutparam, mut response: Response) {
+    let body = std::mem::take(response.body_mut());
+    match OutgoingResponse::try_from(response) {
+        Ok(head) => {
+            if let Err(e) = out.set_with_body(head, body).await {
+                eprintln!("could not send the response: {e}");
+            }
+        }
+        Err(e) => eprintln!("could not build the response: {e}"),
+    }
+}
 
 /// Turns the incoming request into a buffered [`Request`], refusing bodies over
 /// [`MAX_BODY_BYTES`] with 413: at once when `content-length` says so, else as
