@@ -15,6 +15,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::compiled;
 use crate::composition::{self, Dependencies, LoadedDependency};
 use crate::files::{self, Mount};
 use crate::instance_output::{LineBuffered, Target};
@@ -211,6 +212,8 @@ impl FileStamp {
 /// again only when the file changes (`--watch`).
 pub struct Compiler {
     engine: Engine,
+    /// Where compiled code is kept between runs ([`compiled`]).
+    kept: Option<PathBuf>,
     compiled: HashMap<PathBuf, (Option<FileStamp>, Component)>,
     /// Files compiled since the last `take_compiled`, for the reload log.
     fresh: Vec<PathBuf>,
@@ -218,7 +221,7 @@ pub struct Compiler {
 
 impl Compiler {
     fn new(engine: &Engine) -> Compiler {
-        Compiler { engine: engine.clone(), compiled: HashMap::new(), fresh: Vec::new() }
+        Compiler { engine: engine.clone(), kept: compiled::default_dir(), compiled: HashMap::new(), fresh: Vec::new() }
     }
 
     fn compile(&mut self, source: &Path) -> Result<Component> {
@@ -231,8 +234,7 @@ impl Compiler {
         if !source.is_file() {
             anyhow::bail!("source {} does not exist (build the components first)", source.display());
         }
-        let component = Component::from_file(&self.engine, source)
-            .map_err(|e| anyhow!("{} is not a valid WebAssembly component: {e:?}", source.display()))?;
+        let component = compiled::load(&self.engine, self.kept.as_deref(), source)?;
         self.compiled.insert(source.to_path_buf(), (stamp, component.clone()));
         self.fresh.push(source.to_path_buf());
         Ok(component)
@@ -440,6 +442,7 @@ impl App {
         limits: &Limits,
         run: &Invocation,
     ) -> Result<Store<InstanceState>> {
+        crate::process::instance_started();
         let mut wasi = WasiCtx::builder();
         wasi.stdout(LineBuffered::new(Target::Stdout, &run.span))
             .stderr(LineBuffered::new(Target::Stderr, &run.span))

@@ -9,8 +9,8 @@
 //! - concurrency: the pooling allocator holds a fixed number of instance
 //!   slots; when they are all busy, a request is answered 503 at once.
 //!
-//! The host's own heap is bounded in how it grows: [`bound_heap_arenas`];
-//! and client requests take turns to run ([`Admission`]).
+//! Client requests take turns to run ([`Admission`]); how the host's own
+//! heap grows and shrinks is set up in `process`.
 //!
 //! A component may have its own memory, time and concurrency limits in
 //! `[component.<id>.tool.shop-host]` ([`Limits::for_component`]); the flags
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 
@@ -101,14 +101,6 @@ impl Limits {
         pool.max_unused_warm_slots(WARM_SLOTS);
         pool.decommit_batch_size(8);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        // Compiled code is cached on disk, so a restart does not recompile
-        // unchanged components.
-        match Cache::new(CacheConfig::new()) {
-            Ok(cache) => {
-                config.cache(Some(cache));
-            }
-            Err(e) => tracing::warn!("compilation cache disabled: {e}"),
-        }
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let ticker = engine.weak();
         std::thread::Builder::new().name("epoch".into()).spawn(move || {
@@ -179,19 +171,6 @@ impl ResourceLimiter for MemoryLimit {
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
-    }
-}
-
-/// glibc gives each thread that finds the heap busy an arena of its own (up
-/// to eight per core), and memory freed stays in the arena it came from: after
-/// a burst of concurrent instances the host kept it all. With two arenas the
-/// bench measured 283 MiB resident after 64 concurrent checkouts instead of
-/// 497 MiB, at the same checkouts per second. Called before any thread starts.
-pub fn bound_heap_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator tunable; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

@@ -8,6 +8,7 @@
 mod allowed_hosts;
 mod app;
 mod bindings;
+mod compiled;
 mod composition;
 mod cron;
 mod files;
@@ -19,6 +20,7 @@ mod manifest;
 mod mqtt;
 mod outbound_http;
 mod postgres;
+mod process;
 mod redis;
 mod registry;
 mod routes;
@@ -109,24 +111,10 @@ struct UpArgs {
 }
 
 fn main() -> Result<()> {
-    limits::bound_heap_arenas();
-    skip_error_backtraces();
+    process::prepare();
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args),
-    }
-}
-
-/// wasmtime unwinds the idle worker fiber of every instance it drops with
-/// an error value, and with `RUST_BACKTRACE` set each such error captured a
-/// backtrace of the host: 8 % of the CPU of a bare request in the profile.
-/// Errors here are reported by their messages (and a trap by its wasm
-/// backtrace), so unless `RUST_LIB_BACKTRACE` asks for them, errors capture
-/// none; panics still print theirs as `RUST_BACKTRACE` says.
-fn skip_error_backtraces() {
-    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
-        // SAFETY: called first in main, before any other thread exists.
-        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }
 
@@ -213,6 +201,7 @@ fn up(args: UpArgs) -> Result<()> {
         } else {
             drop(loader);
         }
+        process::return_idle_memory();
         redis::trigger::start(&app)?;
         cron::start(&app);
         http_trigger::serve(app, listener, shutdown_signal()).await
