@@ -140,7 +140,7 @@ pub fn ensure_schema<E>(
     fail: impl Fn(&str, SqlError) -> E,
     seed: impl FnOnce(&Connection) -> Result<(), E>,
 ) -> Result<(), E> {
-    if is_current(conn, key, version) {
+    if all_current(conn, &[(key, version)]) {
         return Ok(());
     }
     let set_up =
@@ -182,12 +182,18 @@ pub fn open<E>(
 }
 
 /// `false` also when the `meta` table does not exist yet.
-fn is_current(conn: &Connection, key: &str, version: &str) -> bool {
-    conn.execute("SELECT value FROM meta WHERE key = ?", &[text(key)])
-        .ok()
-        .and_then(|result| result.rows.first().and_then(|row| row_opt_text(row, 0)))
-        .is_some_and(|stored| stored == version)
+/// Whether every `(key, version)` is the one stored in `meta`, in one query.
+pub(crate) fn all_current(conn: &Connection, wanted: &[(&str, &str)]) -> bool {
+    let keys = vec!["?"; wanted.len()].join(", ");
+    let params: Vec<Value> = wanted.iter().map(|(key, _)| text(key)).collect();
+    let Ok(stored) = conn.execute(&format!("SELECT key, value FROM meta WHERE key IN ({keys})"), &params) else {
+        return false;
+    };
+    wanted.iter().all(|&(key, version)| {
+        stored.rows.iter().any(|row| row.get::<&str>(0) == Some(key) && row.get::<&str>(1) == Some(version))
+    })
 }
+
 
 /// A 64-bit FNV-1a hash, at compile time: the version of a seed file, so an
 /// edited seed is applied again.

@@ -46,8 +46,11 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
 /// letter per event id, consumers' only) is rebuilt with the `origin`
 /// column, its rows kept as the inbox's: a service that both produces and
 /// consumes an event may hold one of each.
+/// The `meta` key and version of the dead letters' tables.
+pub(crate) const SCHEMA: (&str, &str) = ("dead_letters_schema", "2");
+
 pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
-    crate::db::ensure_schema(conn, "dead_letters_schema", "2", &[], &crate::db::as_text, |conn| {
+    crate::db::ensure_schema(conn, SCHEMA.0, SCHEMA.1, &[], &crate::db::as_text, |conn| {
         let columns = exec(conn, "SELECT name FROM pragma_table_info('dead_letters')", &[])?;
         let exists = !columns.rows.is_empty();
         let has_origin = columns.rows.iter().any(|row| row.get::<&str>(0) == Some("origin"));

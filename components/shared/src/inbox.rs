@@ -2,7 +2,7 @@
 //! Redis or the outboxes deliver twice.
 //!
 //! Table `inbox` (created on first use): `event_id` (primary key), `type`,
-//! `applied_at` (ms). [`apply_once`] runs the handler and records the id in
+//! `applied_at` (ms). [`apply_once`] records the id and runs the handler in
 //! one `BEGIN IMMEDIATE` transaction: an id already recorded is skipped, and
 //! two instances racing on the same event serialize on the write lock, so
 //! the second one sees the first one's record. A handler that fails has its
@@ -77,6 +77,10 @@ pub fn ensure_schema(conn: &Connection) -> Result<(), String> {
         type TEXT NOT NULL,
         applied_at INTEGER NOT NULL
     )";
+    // Both are current in the steady state: one query for the two.
+    if crate::db::all_current(conn, &[("inbox_schema", "1"), dead_letters::SCHEMA]) {
+        return Ok(());
+    }
     crate::db::ensure_schema(conn, "inbox_schema", "1", &[INBOX], &crate::db::as_text, |_| Ok(()))?;
     dead_letters::ensure_schema(conn)
 }
@@ -94,17 +98,19 @@ pub async fn apply_once(
     ensure_schema(conn).map_err(store_failed)?;
     db::begin(conn, "BEGIN IMMEDIATE", &db::as_text).map_err(store_failed)?;
     let outcome = async {
-        let seen = exec(conn, "SELECT 1 FROM inbox WHERE event_id = ?", &[text(&envelope.id)])?;
-        let applied = if seen.rows.is_empty() {
-            handler(conn).await?;
-            exec(
-                conn,
-                "INSERT INTO inbox (event_id, type, applied_at) VALUES (?, ?, ?)",
-                &[text(&envelope.id), text(&envelope.kind), Value::Integer(now_millis())],
-            )?;
-            Applied::Applied
-        } else {
+        // Recorded first, in one statement with the check: a row comes back
+        // only when the id is new. A failing handler rolls the record back.
+        let recorded = exec(
+            conn,
+            "INSERT INTO inbox (event_id, type, applied_at) VALUES (?, ?, ?)
+             ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            &[text(&envelope.id), text(&envelope.kind), Value::Integer(now_millis())],
+        )?;
+        let applied = if recorded.rows.is_empty() {
             Applied::Duplicate
+        } else {
+            handler(conn).await?;
+            Applied::Applied
         };
         dead_letters::mark_replayed(conn, &envelope.id)?;
         Ok::<_, String>(applied)
