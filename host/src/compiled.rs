@@ -149,6 +149,14 @@ mod tests {
         Engine::new(&config).unwrap()
     }
 
+    /// A scratch directory holding `hello.wasm` (the component above).
+    fn with_hello(name: &str) -> (Scratch, PathBuf) {
+        let tmp = Scratch::new(name);
+        let source = tmp.path().join("hello.wasm");
+        std::fs::write(&source, wat::parse_str(HELLO).unwrap()).unwrap();
+        (tmp, source)
+    }
+
     fn call(engine: &Engine, component: &Component) -> u32 {
         let mut store = wasmtime::Store::new(engine, ());
         let linker = wasmtime::component::Linker::new(engine);
@@ -159,9 +167,7 @@ mod tests {
 
     #[test]
     fn compiles_once_then_maps_the_kept_file() {
-        let tmp = Scratch::new("once");
-        let source = tmp.path().join("hello.wasm");
-        std::fs::write(&source, wat::parse_str(HELLO).unwrap()).unwrap();
+        let (tmp, source) = with_hello("once");
         let cache = tmp.path().join("cache");
         let engine = engine();
 
@@ -178,9 +184,7 @@ mod tests {
 
     #[test]
     fn a_damaged_file_is_compiled_again_and_replaced() {
-        let tmp = Scratch::new("damaged");
-        let source = tmp.path().join("hello.wasm");
-        std::fs::write(&source, wat::parse_str(HELLO).unwrap()).unwrap();
+        let (tmp, source) = with_hello("damaged");
         let cache = tmp.path().join("cache");
         let engine = engine();
         load(&engine, Some(&cache), &source).unwrap();
@@ -223,9 +227,7 @@ mod tests {
 
     #[test]
     fn an_unwritable_cache_still_loads() {
-        let tmp = Scratch::new("unwritable");
-        let source = tmp.path().join("hello.wasm");
-        std::fs::write(&source, wat::parse_str(HELLO).unwrap()).unwrap();
+        let (tmp, source) = with_hello("unwritable");
         // A file where the directory should be.
         let blocked = tmp.path().join("blocked");
         std::fs::write(&blocked, b"").unwrap();
